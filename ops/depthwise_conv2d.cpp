@@ -1,0 +1,207 @@
+#include "ops/depthwise_conv2d.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "ops/common.h"
+#include "ops/registry.h"
+
+ENGINE_REGISTER_OP(depthwise_conv2d);
+
+namespace engine::ops {
+
+namespace {
+
+// ---- CPU reference -------------------------------------------------------------------------------
+
+// w (C, 1, KH, KW) -> wt (KH, KW, C): one contiguous channel vector per tap.
+template <class T>
+std::vector<T> taps_channels_last(const DepthwiseDims& d, const T* w) {
+  std::vector<T> wt(size_t(d.KH * d.KW * d.C));  // (KH, KW, C)
+  for (int64_t c = 0; c < d.C; ++c)
+    for (int64_t t = 0; t < d.KH * d.KW; ++t) wt[size_t(t * d.C + c)] = w[c * d.KH * d.KW + t];
+  return wt;
+}
+
+// Taps s of one kernel row that land inside [0, W) for output column wo: s in [s0, s1).
+inline void valid_cols(const DepthwiseDims& d, int64_t wo, int64_t* s0, int64_t* s1) {
+  int64_t left = wo * d.sw - d.pw;  // input column of tap 0
+  *s0 = std::max<int64_t>(0, -left);
+  *s1 = std::min<int64_t>(d.KW, d.W - left);
+}
+
+template <class T>
+void depthwise_forward_cpu(const DepthwiseDims& d, const T* x, const T* w, const T* b, T* y) {
+  const std::vector<T> wt = taps_channels_last(d, w);  // (KH, KW, C)
+  const int64_t C = d.C;
+#pragma omp parallel for schedule(static)
+  for (int64_t nh = 0; nh < d.N * d.Ho; ++nh) {
+    const int64_t n = nh / d.Ho, ho = nh % d.Ho;
+    for (int64_t wo = 0; wo < d.Wo; ++wo) {
+      T* yp = y + (nh * d.Wo + wo) * C;  // (C)
+      for (int64_t c = 0; c < C; ++c) yp[c] = b ? b[c] : T(0);
+      int64_t s0, s1;
+      valid_cols(d, wo, &s0, &s1);
+      for (int64_t r = 0; r < d.KH; ++r) {
+        const int64_t hi = ho * d.sh - d.ph + r;
+        if (hi < 0 || hi >= d.H) continue;
+        const int64_t row = (n * d.H + hi) * d.W + wo * d.sw - d.pw;  // pixel index of tap 0 (may be < 0)
+        for (int64_t s = s0; s < s1; ++s) {
+          const T* xp = x + (row + s) * C;               // (C)
+          const T* wp = wt.data() + (r * d.KW + s) * C;  // (C)
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) yp[c] += xp[c] * wp[c];
+        }
+      }
+    }
+  }
+}
+
+// dx by gathering, so every thread owns the input rows it writes.
+template <class T>
+void depthwise_backward_input_cpu(const DepthwiseDims& d, const T* w, const T* dy, T* dx) {
+  const std::vector<T> wt = taps_channels_last(d, w);  // (KH, KW, C)
+  const int64_t C = d.C;
+#pragma omp parallel for schedule(static)
+  for (int64_t nh = 0; nh < d.N * d.H; ++nh) {
+    const int64_t n = nh / d.H, hi = nh % d.H;
+    for (int64_t wi = 0; wi < d.W; ++wi) {
+      T* dxp = dx + (nh * d.W + wi) * C;  // (C)
+      for (int64_t r = 0; r < d.KH; ++r) {
+        const int64_t th = hi + d.ph - r;  // = ho * sh
+        if (th < 0 || th % d.sh != 0 || th / d.sh >= d.Ho) continue;
+        const int64_t ho = th / d.sh;
+        for (int64_t s = 0; s < d.KW; ++s) {
+          const int64_t tw = wi + d.pw - s;  // = wo * sw
+          if (tw < 0 || tw % d.sw != 0 || tw / d.sw >= d.Wo) continue;
+          const T* dyp = dy + ((n * d.Ho + ho) * d.Wo + tw / d.sw) * C;  // (C)
+          const T* wp = wt.data() + (r * d.KW + s) * C;                   // (C)
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) dxp[c] += dyp[c] * wp[c];
+        }
+      }
+    }
+  }
+}
+
+// dw and db: each thread sums its output rows into a private (KH, KW, C) buffer; the buffers are then
+// added in thread order, so the result does not depend on scheduling.
+template <class T>
+void depthwise_backward_params_cpu(const DepthwiseDims& d, const T* x, const T* dy, T* dw, T* db) {
+  const int64_t C = d.C, taps = d.KH * d.KW;
+  const int nt = omp_get_max_threads();
+  std::vector<T> part_w(dw ? size_t(nt * taps * C) : 0, T(0));  // (nt, KH, KW, C)
+  std::vector<T> part_b(db ? size_t(nt * C) : 0, T(0));         // (nt, C)
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+#pragma omp for schedule(static)
+    for (int64_t nh = 0; nh < d.N * d.Ho; ++nh) {
+      const int64_t n = nh / d.Ho, ho = nh % d.Ho;
+      for (int64_t wo = 0; wo < d.Wo; ++wo) {
+        const T* dyp = dy + (nh * d.Wo + wo) * C;  // (C)
+        if (db) {
+          T* bp = part_b.data() + t * C;
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) bp[c] += dyp[c];
+        }
+        if (!dw) continue;
+        int64_t s0, s1;
+        valid_cols(d, wo, &s0, &s1);
+        for (int64_t r = 0; r < d.KH; ++r) {
+          const int64_t hi = ho * d.sh - d.ph + r;
+          if (hi < 0 || hi >= d.H) continue;
+          const int64_t row = (n * d.H + hi) * d.W + wo * d.sw - d.pw;  // pixel index of tap 0 (may be < 0)
+          for (int64_t s = s0; s < s1; ++s) {
+            const T* xp = x + (row + s) * C;                                   // (C)
+            T* ap = part_w.data() + ((int64_t(t) * d.KH + r) * d.KW + s) * C;  // (C)
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) ap[c] += dyp[c] * xp[c];
+          }
+        }
+      }
+    }
+  }
+  for (int t = 0; t < nt; ++t) {
+    if (dw)
+      for (int64_t tap = 0; tap < taps; ++tap)
+        for (int64_t c = 0; c < C; ++c) dw[c * taps + tap] += part_w[size_t((t * taps + tap) * C + c)];
+    if (db)
+      for (int64_t c = 0; c < C; ++c) db[c] += part_b[size_t(t * C + c)];
+  }
+}
+
+// ---- dispatch -----------------------------------------------------------------------------------
+
+void forward(const DepthwiseDims& d, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+  if (x.is_cuda()) {
+#ifdef ENGINE_CUDA
+    depthwise_forward_cuda(d, x.data<float>(), w.data<float>(), data_or_null<float>(b), y.data<float>());
+#endif
+    return;
+  }
+  dispatch_cpu_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    depthwise_forward_cpu<T>(d, x.data<T>(), w.data<T>(), data_or_null<T>(b), y.data<T>());
+  });
+}
+
+void backward(const DepthwiseDims& d, const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw,
+              Tensor& db) {
+  if (x.is_cuda()) {
+#ifdef ENGINE_CUDA
+    depthwise_backward_cuda(d, x.data<float>(), w.data<float>(), dy.data<float>(), data_or_null<float>(dx),
+                            data_or_null<float>(dw), data_or_null<float>(db));
+#endif
+    return;
+  }
+  dispatch_cpu_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (dx.defined()) depthwise_backward_input_cpu<T>(d, w.data<T>(), dy.data<T>(), dx.data<T>());
+    if (dw.defined() || db.defined())
+      depthwise_backward_params_cpu<T>(d, x.data<T>(), dy.data<T>(), data_or_null<T>(dw), data_or_null<T>(db));
+  });
+}
+
+}  // namespace
+
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const DepthwiseParams& p) {
+  check_float_op("depthwise_conv2d", {&x, &w, &b});
+  USER_CHECK(x.dim() == 4, "depthwise_conv2d: x must be (N, H, W, C), got ", shape_str(x.shape()));
+  USER_CHECK(w.dim() == 4 && w.size(1) == 1, "depthwise_conv2d: w must be (C, 1, kh, kw), got ",
+             shape_str(w.shape()));
+  USER_CHECK(p.stride_h >= 1 && p.stride_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0,
+             "depthwise_conv2d: strides must be >= 1 and paddings >= 0, got stride (", p.stride_h, ",", p.stride_w,
+             ") pad (", p.pad_h, ",", p.pad_w, ")");
+  DepthwiseDims d{};
+  d.N = x.size(0), d.H = x.size(1), d.W = x.size(2), d.C = x.size(3);
+  d.KH = w.size(2), d.KW = w.size(3);
+  d.sh = p.stride_h, d.sw = p.stride_w, d.ph = p.pad_h, d.pw = p.pad_w;
+  check_shape(w, {d.C, 1, d.KH, d.KW}, "depthwise_conv2d w");
+  if (b.defined()) check_shape(b, {d.C}, "depthwise_conv2d b");
+  USER_CHECK(d.KH >= 1 && d.KW >= 1 && d.H + 2 * d.ph >= d.KH && d.W + 2 * d.pw >= d.KW,
+             "depthwise_conv2d: kernel (", d.KH, ",", d.KW, ") larger than the padded input (", d.H + 2 * d.ph, ",",
+             d.W + 2 * d.pw, ")");
+  d.Ho = (d.H + 2 * d.ph - d.KH) / d.sh + 1;
+  d.Wo = (d.W + 2 * d.pw - d.KW) / d.sw + 1;
+
+  Tensor y = Tensor::empty({d.N, d.Ho, d.Wo, d.C}, x.dtype(), x.device());  // (N, Ho, Wo, C)
+  forward(d, x, w, b, y);
+  if (autograd::needs_grad({&x, &w, &b})) {
+    y.set_requires_grad(true);
+    autograd::record([d, x, w, b, y]() {
+      Tensor dy = y.grad();  // (N, Ho, Wo, C)
+      if (!dy.defined()) return;
+      Tensor dx = grad_if_required(x);  // (N, H, W, C)
+      Tensor dw = grad_if_required(w);  // (C, 1, KH, KW)
+      Tensor db = grad_if_required(b);  // (C)
+      backward(d, x, w, dy, dx, dw, db);
+    });
+  }
+  return y;
+}
+
+}  // namespace engine::ops
