@@ -1,0 +1,77 @@
+#include "ops/pool.h"
+
+#include "engine/autograd.h"
+#include "ops/common.h"
+#include "ops/registry.h"
+
+ENGINE_REGISTER_OP(global_avg_pool);
+
+namespace engine::ops {
+
+namespace {
+
+// ---- CPU reference -------------------------------------------------------------------------------
+// Sums accumulate in double for both T (the CPU is the reference for the CUDA kernels).
+
+template <class T>
+void global_avg_pool_forward_cpu(const T* x, T* y, int64_t N, int64_t HW, int64_t C) {
+#pragma omp parallel for if (N * HW * C > 65536)
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      double s = 0;
+      for (int64_t p = 0; p < HW; ++p) s += double(x[(n * HW + p) * C + c]);
+      y[n * C + c] = T(s / double(HW));
+    }
+  }
+}
+
+template <class T>
+void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t N, int64_t HW, int64_t C) {
+#pragma omp parallel for if (N * HW * C > 65536)
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t p = 0; p < HW; ++p) {
+      for (int64_t c = 0; c < C; ++c) dx[(n * HW + p) * C + c] += dy[n * C + c] / T(HW);
+    }
+  }
+}
+
+}  // namespace
+
+Tensor global_avg_pool(const Tensor& x) {
+  check_float_op("global_avg_pool", {&x});
+  USER_CHECK(x.dim() == 4 && x.size(1) * x.size(2) >= 1,
+             "global_avg_pool: x must be (N, H, W, C) with H*W >= 1, got shape ", shape_str(x.shape()));
+  const int64_t N = x.size(0), HW = x.size(1) * x.size(2), C = x.size(3);
+  Tensor y = Tensor::empty({N, C}, x.dtype(), x.device());  // (N, C)
+  if (x.is_cuda()) {
+#ifdef ENGINE_CUDA
+    global_avg_pool_forward_cuda(x.data<float>(), y.data<float>(), N, HW, C);
+#endif
+  } else {
+    dispatch_cpu_float(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      global_avg_pool_forward_cpu<T>(x.data<T>(), y.data<T>(), N, HW, C);
+    });
+  }
+  if (autograd::needs_grad({&x})) {
+    y.set_requires_grad(true);
+    autograd::record([x, y, N, HW, C]() mutable {
+      Tensor dy = y.grad();  // (N, C)
+      if (!dy.defined()) return;
+      Tensor dx = x.grad_or_zeros();  // (N, H, W, C)
+      if (x.is_cuda()) {
+#ifdef ENGINE_CUDA
+        global_avg_pool_backward_cuda(dy.data<float>(), dx.data<float>(), N, HW, C);
+#endif
+        return;
+      }
+      dispatch_cpu_float(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        global_avg_pool_backward_cpu<T>(dy.data<T>(), dx.data<T>(), N, HW, C);
+      });
+    });
+  }
+  return y;
+}
+
+}  // namespace engine::ops
