@@ -27,7 +27,7 @@ TEST_CASE("philox4x32-10 matches the Random123 known-answer vectors", "[rng]") {
                 Philox4{{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}});
 }
 
-TEST_CASE("philox_uniform lies in [0, 1) and is reproducible from (seed, offset)", "[rng]") {
+TEST_CASE("philox_uniform lies in the unit interval and is reproducible from (seed, offset)", "[rng]") {
   const int n = 100000;
   double sum = 0;
   for (int i = 0; i < n; ++i) {

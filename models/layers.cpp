@@ -1,0 +1,36 @@
+#include "models/layers.h"
+
+#include "engine/init.h"
+#include "ops/layer_norm.h"
+#include "ops/linear.h"
+
+namespace engine::nn {
+
+Conv2d::Conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w, ops::Conv2dParams params, bool has_bias,
+               Generator& gen)
+    : params_(params) {
+  USER_CHECK(params.groups > 0 && in_channels % params.groups == 0, "Conv2d: ", in_channels,
+             " input channels not divisible by groups ", params.groups);
+  weight = register_parameter("weight", Tensor::empty({out_channels, in_channels / params.groups, kernel_h, kernel_w}));
+  init_normal(weight, 0.0, 0.02, gen);
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out_channels}));
+}
+
+Tensor Conv2d::forward(const Tensor& x) const { return ops::conv2d(x, weight, bias, params_); }
+
+Linear::Linear(int in_features, int out_features, bool has_bias, Generator& gen) {
+  weight = register_parameter("weight", Tensor::empty({out_features, in_features}));
+  init_normal(weight, 0.0, 0.02, gen);
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out_features}));
+}
+
+Tensor Linear::forward(const Tensor& x) const { return ops::linear(x, weight, bias); }
+
+LayerNorm::LayerNorm(int channels, double eps, bool has_bias) : eps_(eps) {
+  weight = register_parameter("weight", Tensor::full({channels}, 1.0));
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({channels}));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const { return ops::layer_norm(x, weight, bias, eps_); }
+
+}  // namespace engine::nn
