@@ -5,13 +5,20 @@
 // Depthwise configs run both through depthwise_conv2d and through the dense conv2d with groups = C.
 // Error measure: testing::max_rel_error = max|got - ref| / max|ref| over the tensor (inf-norm relative
 // error); bounds 1e-10 for the f64 files and 1e-5 for the f32 files (computed by torch in f32).
+// The nn::Dcls2d module is checked against the f32 files (modules hold f32 parameters), plus its
+// initialisation and its P/SIG sharing as seen by state_dict / named_parameters.
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/init.h"
 #include "engine/safetensors.h"
+#include "models/dcls2d.h"
 #include "ops/conv2d.h"
 #include "ops/dcls_construct.h"
 #include "ops/depthwise_conv2d.h"
@@ -159,4 +166,173 @@ TEST_CASE("dcls golden: depthwise_conv2d strides and paddings against torch", "[
       expect_close(b.grad(), g.at(cj + ".grad.bias"), g.tol(), "grad.bias");
     }
   }
+}
+
+namespace {
+
+nn::Dcls2dConfig config_of(const Golden& g) {
+  nn::Dcls2dConfig c;
+  c.in_channels = g.meta_int("cin"), c.out_channels = g.meta_int("cout"), c.kernel_count = g.meta_int("kc");
+  c.dks_h = g.meta_int("d0"), c.dks_w = g.meta_int("d1");
+  c.pad_h = g.meta_int("pad_h"), c.pad_w = g.meta_int("pad_w");
+  c.groups = g.meta_int("groups"), c.bias = g.meta_int("bias") == 1;
+  return c;
+}
+
+// A stage of DCLS layers: "0" owns P and SIG, the others share them (DCLS-Audio's replace_depthwise_dcls).
+struct DclsStage : Module {
+  DclsStage(const nn::Dcls2dConfig& c, int n, nn::Dcls2dInit init, Generator& gen) {
+    for (int i = 0; i < n; ++i)
+      layers.push_back(register_module(std::to_string(i), std::make_shared<nn::Dcls2d>(
+                                                              c, init, gen, i ? layers[0].get() : nullptr)));
+  }
+  std::vector<std::shared_ptr<nn::Dcls2d>> layers;
+};
+
+std::vector<double> values(const Tensor& t) { return testing::as_doubles(t); }
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double e : v) s += e;
+  return s / double(v.size());
+}
+
+double std_of(const std::vector<double>& v) {
+  const double m = mean_of(v);
+  double s = 0;
+  for (double e : v) s += (e - m) * (e - m);
+  return std::sqrt(s / double(v.size()));
+}
+
+}  // namespace
+
+TEST_CASE("dcls golden: nn::Dcls2d module against dcls 0.1.1 (f32)", "[dcls][golden]") {
+  for (const char* config : kDclsConfigs) {
+    const std::string file = std::string(config) + "_f32";
+    INFO("golden file " << file);
+    const Golden g = load_golden(file);
+    const nn::Dcls2dConfig cfg = config_of(g);
+    const int layers = g.meta_int("layers");
+    Generator gen(7);
+    DclsStage stage(cfg, layers, nn::Dcls2dInit::paper, gen);
+    NamedTensors sd;
+    for (int i = 0; i < layers; ++i) {
+      const std::string li = "layer" + std::to_string(i), mi = std::to_string(i) + ".";
+      sd.emplace_back(mi + "weight", g.at(li + ".weight"));
+      sd.emplace_back(mi + "P", g.at("P"));
+      sd.emplace_back(mi + "SIG", g.at("SIG"));
+      if (cfg.bias) sd.emplace_back(mi + "bias", g.at(li + ".bias"));
+    }
+    stage.load_state_dict(sd);
+
+    {
+      autograd::NoGradGuard no_grad;  // the kernels compared here are not part of the loss
+      for (int i = 0; i < layers; ++i)
+        expect_close(stage.layers[i]->dense_kernel(), g.at("layer" + std::to_string(i) + ".kernel"), g.tol(),
+                     "kernel");
+    }
+    autograd::clear_tape();
+    Tensor x = leaf(g.at("x"));  // (N, H, W, Cin)
+    Tensor h = x;
+    for (int i = 0; i < layers; ++i) h = stage.layers[i]->forward(h);
+    expect_close(h, g.at("y"), g.tol(), "y");
+    autograd::backward({h}, {g.at("proj")});
+    expect_close(x.grad(), g.at("grad.x"), g.tol(), "grad.x");
+    expect_close(stage.layers[0]->P.grad(), g.at("grad.P"), g.tol(), "grad.P");
+    expect_close(stage.layers[0]->SIG.grad(), g.at("grad.SIG"), g.tol(), "grad.SIG");
+    for (int i = 0; i < layers; ++i) {
+      const std::string li = "layer" + std::to_string(i);
+      expect_close(stage.layers[i]->weight.grad(), g.at("grad." + li + ".weight"), g.tol(), "grad." + li + ".weight");
+      if (cfg.bias)
+        expect_close(stage.layers[i]->bias.grad(), g.at("grad." + li + ".bias"), g.tol(), "grad." + li + ".bias");
+    }
+  }
+}
+
+TEST_CASE("Dcls2d: P/SIG shared across a stage, PyTorch names", "[dcls]") {
+  nn::Dcls2dConfig c;
+  c.in_channels = c.out_channels = c.groups = 6;
+  c.kernel_count = 5, c.dks_h = c.dks_w = 9, c.pad_h = c.pad_w = 4;
+  Generator gen(3);
+  DclsStage stage(c, 3, nn::Dcls2dInit::paper, gen);
+  REQUIRE(stage.layers[1]->P.is_same(stage.layers[0]->P));
+  REQUIRE(stage.layers[2]->SIG.is_same(stage.layers[0]->SIG));
+  REQUIRE(!stage.layers[1]->weight.is_same(stage.layers[0]->weight));
+
+  std::vector<std::string> params, state;
+  for (const auto& kv : stage.named_parameters()) params.push_back(kv.first);
+  for (const auto& kv : stage.state_dict()) state.push_back(kv.first);
+  REQUIRE(params == std::vector<std::string>{"0.weight", "0.P", "0.SIG", "0.bias", "1.weight", "1.bias", "2.weight",
+                                             "2.bias"});
+  REQUIRE(state == std::vector<std::string>{"0.weight", "0.P", "0.SIG", "0.bias", "1.weight", "1.P", "1.SIG",
+                                            "1.bias", "2.weight", "2.P", "2.SIG", "2.bias"});
+  // 3 weights (6,1,5) + 3 biases (6) + one P and one SIG (2,6,1,5).
+  REQUIRE(stage.num_parameters() == 3 * 30 + 3 * 6 + 2 * 60);
+
+  // The shared P/SIG gradient of one backward over all layers is the sum of the layers' own gradients
+  // (f32, summed in another order).
+  Generator data(11);
+  Tensor x = Tensor::empty({2, 5, 7, 6});  // (N, H, W, C)
+  init_uniform(x, -1, 1, data);
+  std::vector<double> sum_dP(60, 0.0), sum_dSIG(60, 0.0);  // (2, 6, 1, 5)
+  for (int i = 0; i < 3; ++i) {
+    autograd::clear_tape();
+    stage.layers[0]->P.set_grad(Tensor());
+    stage.layers[0]->SIG.set_grad(Tensor());
+    Tensor y = stage.layers[i]->forward(x);  // (N, H, W, C)
+    autograd::backward({y}, {Tensor::full(y.shape(), 1.0)});
+    const std::vector<double> dP = values(stage.layers[0]->P.grad()), dS = values(stage.layers[0]->SIG.grad());
+    for (size_t e = 0; e < dP.size(); ++e) sum_dP[e] += dP[e], sum_dSIG[e] += dS[e];
+  }
+  autograd::clear_tape();
+  stage.layers[0]->P.set_grad(Tensor());
+  stage.layers[0]->SIG.set_grad(Tensor());
+  std::vector<Tensor> ys, seeds;
+  for (int i = 0; i < 3; ++i) {
+    ys.push_back(stage.layers[i]->forward(x));
+    seeds.push_back(Tensor::full(ys.back().shape(), 1.0));
+  }
+  autograd::backward(ys, seeds);
+  REQUIRE(testing::max_rel_error(values(stage.layers[0]->P.grad()), sum_dP) < 1e-5);
+  REQUIRE(testing::max_rel_error(values(stage.layers[0]->SIG.grad()), sum_dSIG) < 1e-5);
+  REQUIRE(testing::max_rel_error(values(stage.layers[0]->P.grad()), sum_dP) < 1e-6);
+}
+
+TEST_CASE("Dcls2d: initialisation (dcls.md A.2 and the paper's override)", "[dcls]") {
+  nn::Dcls2dConfig c;
+  c.in_channels = c.out_channels = c.groups = 384;
+  c.kernel_count = 26, c.pad_h = c.pad_w = 11;
+  Generator gen(5);
+  nn::Dcls2d def(c, nn::Dcls2dInit::dcls_default, gen);
+  const double bound = 1.0 / std::sqrt(26.0);  // fan_in = Cin_g * Kc = 26
+  const std::vector<double> w = values(def.weight), b = values(def.bias), p = values(def.P), s = values(def.SIG);
+  for (double e : w) REQUIRE(std::fabs(e) <= bound);
+  for (double e : b) REQUIRE(std::fabs(e) <= bound);
+  REQUIRE(std_of(w) == Approx(bound / std::sqrt(3.0)).epsilon(0.03));  // U(-b, b) has std b/sqrt(3)
+  REQUIRE(std_of(p) == Approx(0.5).epsilon(0.03));                       // clamp at +-11 never bites
+  REQUIRE(std::fabs(mean_of(p)) < 0.02);
+  for (double e : s) REQUIRE(e == double(0.23f));
+
+  nn::Dcls2d paper(c, nn::Dcls2dInit::paper, gen);
+  REQUIRE(std_of(values(paper.weight)) == Approx(0.02).epsilon(0.03));
+  for (double e : values(paper.bias)) REQUIRE(e == 0.0);
+
+  // Same seed, same parameters.
+  Generator again(5);
+  nn::Dcls2d twin(c, nn::Dcls2dInit::dcls_default, again);
+  REQUIRE(values(twin.P) == p);
+  REQUIRE(values(twin.weight) == w);
+
+  // Non-square: P[0] is clamped to +-(dks[0] // 2) = 2 and P[1] to +-(dks[1] // 2) = 1, as upstream.
+  nn::Dcls2dConfig ns = c;
+  ns.dks_h = 5, ns.dks_w = 3, ns.pad_h = 2, ns.pad_w = 1;
+  nn::Dcls2d narrow(ns, nn::Dcls2dInit::paper, gen);
+  const std::vector<double> np = values(narrow.P);
+  const size_t half = np.size() / 2;
+  double max0 = 0, max1 = 0;  // max |P[0]|, max |P[1]|
+  for (size_t i = 0; i < half; ++i) max0 = std::max(max0, std::fabs(np[i]));
+  for (size_t i = half; i < np.size(); ++i) max1 = std::max(max1, std::fabs(np[i]));
+  REQUIRE(max0 <= 2.0);
+  REQUIRE(max0 > 1.0);
+  REQUIRE(max1 == 1.0);  // N(0, 0.5) exceeds 1 for ~5% of the 9984 values
 }
