@@ -43,7 +43,7 @@ void backward(const Tensor& loss) {
 }
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& output_grads) {
-  CHECK(outputs.size() == output_grads.size(), outputs.size(), " outputs, ", output_grads.size(), " gradients");
+  ENGINE_CHECK(outputs.size() == output_grads.size(), outputs.size(), " outputs, ", output_grads.size(), " gradients");
   for (size_t i = 0; i < outputs.size(); ++i) {
     Tensor out = outputs[i];
     USER_CHECK(out.requires_grad(), "backward: output ", i, " does not require grad (no parameter or input reaches it)");
@@ -54,7 +54,7 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& out
 }
 
 void accumulate(Tensor& dst, const Tensor& src) {
-  CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype() && dst.device() == src.device(),
+  ENGINE_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype() && dst.device() == src.device(),
         "accumulate ", shape_str(src.shape()), " into ", shape_str(dst.shape()));
   kernels::axpy(dst, src, 1.0);
 }

@@ -43,8 +43,8 @@ template <class... Args>
 
 }  // namespace engine
 
-// CHECK(cond, "message", values...): internal invariant; throws InternalError naming file:line.
-#define CHECK(cond, ...)                                                          \
+// ENGINE_CHECK(cond, "message", values...): internal invariant; throws InternalError naming file:line.
+#define ENGINE_CHECK(cond, ...)                                                          \
   do {                                                                            \
     if (!(cond)) ::engine::detail::fail_internal(__FILE__, __LINE__, #cond, ##__VA_ARGS__); \
   } while (0)

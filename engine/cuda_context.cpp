@@ -68,7 +68,7 @@ struct Allocator {
       CUDA_CHECK(cudaMemcpyAsync(host.data(), g, kGuardBytes, cudaMemcpyDeviceToHost, stream()));
       CUDA_CHECK(cudaStreamSynchronize(stream()));
       for (size_t i = 0; i < kGuardBytes; ++i)
-        CHECK(host[i] == kGuardByte, "CUDA out-of-bounds write detected ", side == 0 ? "before" : "after",
+        ENGINE_CHECK(host[i] == kGuardByte, "CUDA out-of-bounds write detected ", side == 0 ? "before" : "after",
               " block ", user, " of ", b.size, " bytes");
     }
   }
@@ -103,7 +103,7 @@ struct Allocator {
   void release(void* user) {
     std::lock_guard<std::mutex> lock(mu);
     auto it = live.find(user);
-    CHECK(it != live.end(), "releasing a pointer the CUDA allocator does not own");
+    ENGINE_CHECK(it != live.end(), "releasing a pointer the CUDA allocator does not own");
     Block b = it->second;
     live.erase(it);
     stats.bytes_in_use -= b.size;

@@ -20,7 +20,7 @@ inline size_t dtype_size(DType t) {
     case DType::i64: return 8;
     case DType::u8: return 1;
   }
-  CHECK(false, "unknown dtype");
+  ENGINE_CHECK(false, "unknown dtype");
 }
 
 inline const char* dtype_name(DType t) {

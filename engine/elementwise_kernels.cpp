@@ -9,7 +9,7 @@ static void require_float_cuda(const Tensor& t, const char* what) {
 #endif
 
 void axpy(Tensor& y, const Tensor& x, double a) {
-  CHECK(y.shape() == x.shape() && y.dtype() == x.dtype() && y.device() == x.device(), "axpy mismatch");
+  ENGINE_CHECK(y.shape() == x.shape() && y.dtype() == x.dtype() && y.device() == x.device(), "axpy mismatch");
   int64_t n = y.numel();
   if (y.is_cuda()) {
 #ifdef ENGINE_CUDA

@@ -9,16 +9,16 @@
 namespace engine {
 
 void Module::check_new_name(const std::string& name) const {
-  CHECK(!name.empty() && name.find('.') == std::string::npos, "invalid module attribute name '", name, "'");
+  ENGINE_CHECK(!name.empty() && name.find('.') == std::string::npos, "invalid module attribute name '", name, "'");
   auto taken = [&](const auto& list) {
     return std::any_of(list.begin(), list.end(), [&](const auto& kv) { return kv.first == name; });
   };
-  CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "attribute '", name, "' registered twice");
+  ENGINE_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "attribute '", name, "' registered twice");
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
   check_new_name(name);
-  CHECK(t.defined(), "parameter '", name, "' is undefined");
+  ENGINE_CHECK(t.defined(), "parameter '", name, "' is undefined");
   t.set_requires_grad(true);
   params_.emplace_back(name, t);
   return t;
@@ -26,7 +26,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor t) {
 
 Tensor Module::register_buffer(const std::string& name, Tensor t) {
   check_new_name(name);
-  CHECK(t.defined(), "buffer '", name, "' is undefined");
+  ENGINE_CHECK(t.defined(), "buffer '", name, "' is undefined");
   t.set_requires_grad(false);
   buffers_.emplace_back(name, t);
   return t;
@@ -34,7 +34,7 @@ Tensor Module::register_buffer(const std::string& name, Tensor t) {
 
 void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   check_new_name(name);
-  CHECK(m, "child module '", name, "' is null");
+  ENGINE_CHECK(m, "child module '", name, "' is null");
   children_.emplace_back(name, std::move(m));
 }
 

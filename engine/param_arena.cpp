@@ -21,7 +21,7 @@ ParameterArena::ParameterArena(Module& m, Device d, int state_slots) : state_slo
   const size_t region_bytes = size_t(region_numel_) * sizeof(float);
   const size_t total = region_bytes * size_t(2 + state_slots);
   storage_ = std::make_shared<Storage>(total, d);
-  CHECK(reinterpret_cast<uintptr_t>(storage_->data) % 64 == 0, "arena storage is not 64-byte aligned");
+  ENGINE_CHECK(reinterpret_cast<uintptr_t>(storage_->data) % 64 == 0, "arena storage is not 64-byte aligned");
   fill_zero_bytes(storage_->data, d, total);  // padding and optimizer state start at zero
 
   char* base = static_cast<char*>(storage_->data);
@@ -55,7 +55,7 @@ Tensor ParameterArena::region(int index) const {
 }
 
 Tensor ParameterArena::state(int k) const {
-  CHECK(k >= 0 && k < state_slots_, "state slot ", k, " of an arena with ", state_slots_, " slots");
+  ENGINE_CHECK(k >= 0 && k < state_slots_, "state slot ", k, " of an arena with ", state_slots_, " slots");
   return region(2 + k);
 }
 

@@ -17,7 +17,7 @@ std::string shape_str(const Shape& s) {
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
-    CHECK(d >= 0, "negative dimension in ", shape_str(s));
+    ENGINE_CHECK(d >= 0, "negative dimension in ", shape_str(s));
     n *= d;
   }
   return n;
@@ -26,7 +26,7 @@ int64_t shape_numel(const Shape& s) {
 int64_t Tensor::size(int64_t d) const {
   int64_t n = dim();
   if (d < 0) d += n;
-  CHECK(d >= 0 && d < n, "dimension ", d, " out of range for shape ", shape_str(shape()));
+  ENGINE_CHECK(d >= 0 && d < n, "dimension ", d, " out of range for shape ", shape_str(shape()));
   return shape()[size_t(d)];
 }
 
@@ -70,7 +70,7 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
 
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
-  CHECK(int64_t(values.size()) == shape_numel(shape), values.size(), " values for shape ", shape_str(shape));
+  ENGINE_CHECK(int64_t(values.size()) == shape_numel(shape), values.size(), " values for shape ", shape_str(shape));
   Tensor t = empty(shape, dtype_of<T>(), device);
   copy_bytes(t.raw_data(), device, values.data(), Device::CPU, values.size() * sizeof(T));
   return t;
@@ -97,7 +97,7 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::view(const Shape& new_shape) const {
-  CHECK(shape_numel(new_shape) == numel(), "view ", shape_str(new_shape), " of a tensor of shape ", shape_str(shape()));
+  ENGINE_CHECK(shape_numel(new_shape) == numel(), "view ", shape_str(new_shape), " of a tensor of shape ", shape_str(shape()));
   auto v = std::make_shared<TensorImpl>();
   v->storage = impl().storage;
   v->offset = impl().offset;
@@ -107,7 +107,7 @@ Tensor Tensor::view(const Shape& new_shape) const {
 }
 
 void Tensor::copy_(const Tensor& src) {
-  CHECK(src.shape() == shape() && src.dtype() == dtype(), "copy_ from ", shape_str(src.shape()), " ",
+  ENGINE_CHECK(src.shape() == shape() && src.dtype() == dtype(), "copy_ from ", shape_str(src.shape()), " ",
         dtype_name(src.dtype()), " into ", shape_str(shape()), " ", dtype_name(dtype()));
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
 }
@@ -116,7 +116,7 @@ void Tensor::zero_() { fill_zero_bytes(raw_data(), device(), nbytes()); }
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  CHECK(dtype_of<T>() == dtype(), "to_vector<", dtype_name(dtype_of<T>()), "> of a ", dtype_name(dtype()), " tensor");
+  ENGINE_CHECK(dtype_of<T>() == dtype(), "to_vector<", dtype_name(dtype_of<T>()), "> of a ", dtype_name(dtype()), " tensor");
   std::vector<T> out(static_cast<size_t>(numel()));
   copy_bytes(out.data(), Device::CPU, raw_data(), device(), nbytes());
   return out;
@@ -124,13 +124,13 @@ std::vector<T> Tensor::to_vector() const {
 
 template <class T>
 T Tensor::item() const {
-  CHECK(numel() == 1, "item() of a tensor of shape ", shape_str(shape()));
+  ENGINE_CHECK(numel() == 1, "item() of a tensor of shape ", shape_str(shape()));
   return to_vector<T>()[0];
 }
 
 void Tensor::set_grad(const Tensor& g) const {
   if (g.defined()) {
-    CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(), "gradient ",
+    ENGINE_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(), "gradient ",
           shape_str(g.shape()), " does not match tensor ", shape_str(shape()));
   }
   impl().grad = g.impl_ptr();

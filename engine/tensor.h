@@ -55,7 +55,7 @@ class Tensor {
   void* raw_data() const { return static_cast<char*>(impl().storage->data) + impl().offset; }
   template <class T>
   T* data() const {
-    CHECK(dtype_of<T>() == dtype(), "tensor holds ", dtype_name(dtype()), ", accessed as ", dtype_name(dtype_of<T>()));
+    ENGINE_CHECK(dtype_of<T>() == dtype(), "tensor holds ", dtype_name(dtype()), ", accessed as ", dtype_name(dtype_of<T>()));
     return static_cast<T*>(raw_data());
   }
 
@@ -83,7 +83,7 @@ class Tensor {
 
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   TensorImpl& impl() const {
-    CHECK(impl_, "use of an undefined tensor");
+    ENGINE_CHECK(impl_, "use of an undefined tensor");
     return *impl_;
   }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

@@ -27,7 +27,7 @@ void store(void* p, DType t, int64_t i, double v) {
 }  // namespace
 
 void cast_into(const Tensor& src, Tensor& dst) {
-  CHECK(src.shape() == dst.shape() && src.device() == dst.device(), "cast between mismatched tensors");
+  ENGINE_CHECK(src.shape() == dst.shape() && src.device() == dst.device(), "cast between mismatched tensors");
   int64_t n = src.numel();
   if (src.device() == Device::CUDA) {
 #ifdef ENGINE_CUDA

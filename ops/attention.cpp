@@ -75,7 +75,7 @@ void merge_heads(const Tensor& src, Tensor& dst, int64_t N, int64_t T, int64_t S
 // The i-th of t's equal consecutive blocks of the given shape, sharing t's storage (no autograd).
 Tensor block_view(const Tensor& t, int64_t i, const Shape& shape) {
   const int64_t n = shape_numel(shape);
-  CHECK((i + 1) * n <= t.numel(), "block ", i, " of shape ", shape_str(shape), " outside ", shape_str(t.shape()));
+  ENGINE_CHECK((i + 1) * n <= t.numel(), "block ", i, " of shape ", shape_str(shape), " outside ", shape_str(t.shape()));
   auto v = std::make_shared<TensorImpl>();
   v->storage = t.impl().storage;
   v->offset = t.impl().offset + size_t(i * n) * dtype_size(t.dtype());

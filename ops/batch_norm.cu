@@ -108,7 +108,7 @@ __global__ void increment_counter_kernel(int64_t* counter) { counter[0] += 1; }
 void batch_norm_train_stats_cuda(const float* x, float* mean, float* rstd, float* running_mean, float* running_var,
                                  int64_t M, int64_t C, float momentum, float eps) {
   if (C == 0) return;
-  CHECK(C <= 2147483647, "batch_norm2d: too many channels for one grid: ", C);
+  ENGINE_CHECK(C <= 2147483647, "batch_norm2d: too many channels for one grid: ", C);
   batch_norm_train_stats_kernel<<<unsigned(C), kBlock, 0, cuda::stream()>>>(x, mean, rstd, running_mean,
                                                                             running_var, M, C, momentum, eps);
   CUDA_CHECK_LAUNCH();
@@ -134,7 +134,7 @@ void batch_norm_backward_cuda(bool training, const float* x, const float* w, con
                               const float* dy, float* dx, float* dw, float* db, float* sums, int64_t M, int64_t C) {
   const int64_t n = M * C;
   if (n == 0) return;
-  CHECK(C <= 2147483647, "batch_norm2d: too many channels for one grid: ", C);
+  ENGINE_CHECK(C <= 2147483647, "batch_norm2d: too many channels for one grid: ", C);
   // The sums feed dw, db and (training) dx; eval-mode dx alone does not need them.
   if (dw || db || (dx && training)) {
     batch_norm_backward_sums_kernel<<<unsigned(C), kBlock, 0, cuda::stream()>>>(x, mean, rstd, dy, dw, db, sums, M,

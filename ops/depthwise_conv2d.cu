@@ -128,7 +128,7 @@ void depthwise_backward_cuda(const DepthwiseDims& d, const float* x, const float
   }
   const unsigned chan_blocks = unsigned((d.C + kChanTile - 1) / kChanTile);
   if (dw) {
-    CHECK(d.KH * d.KW <= 65535, "depthwise kernel with ", d.KH * d.KW, " taps exceeds the grid.y limit");
+    ENGINE_CHECK(d.KH * d.KW <= 65535, "depthwise kernel with ", d.KH * d.KW, " taps exceeds the grid.y limit");
     dim3 grid(chan_blocks, unsigned(d.KH * d.KW));
     depthwise_weight_grad_kernel<<<grid, dim3(kChanTile, kRowTile), 0, cuda::stream()>>>(d, x, dy, dw);
     CUDA_CHECK_LAUNCH();

@@ -95,7 +95,7 @@ __global__ void layer_norm_backward_dwdb_kernel(const float* x, const float* mea
 void layer_norm_forward_cuda(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd,
                              int64_t rows, int64_t C, float eps) {
   if (rows == 0) return;
-  CHECK(rows <= 2147483647, "layer_norm: too many rows for one grid: ", rows);
+  ENGINE_CHECK(rows <= 2147483647, "layer_norm: too many rows for one grid: ", rows);
   layer_norm_forward_kernel<<<unsigned(rows), kBlock, 0, cuda::stream()>>>(x, w, b, y, mean, rstd, C, eps);
   CUDA_CHECK_LAUNCH();
 }
@@ -103,7 +103,7 @@ void layer_norm_forward_cuda(const float* x, const float* w, const float* b, flo
 void layer_norm_backward_cuda(const float* x, const float* w, const float* mean, const float* rstd, const float* dy,
                               float* dx, float* dw, float* db, int64_t rows, int64_t C) {
   if (rows == 0) return;
-  CHECK(rows <= 2147483647, "layer_norm: too many rows for one grid: ", rows);
+  ENGINE_CHECK(rows <= 2147483647, "layer_norm: too many rows for one grid: ", rows);
   if (dx) {
     layer_norm_backward_dx_kernel<<<unsigned(rows), kBlock, 0, cuda::stream()>>>(x, w, mean, rstd, dy, dx, C);
     CUDA_CHECK_LAUNCH();

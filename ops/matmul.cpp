@@ -27,7 +27,7 @@ void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint M, blasint N, bl
 template <class T>
 void gemm_cpu(const GemmShape& g, T alpha, const T* A, const T* B, T beta, T* C) {
   if (g.batch == 0 || g.M == 0 || g.N == 0) return;
-  CHECK(g.K > 0, "gemm with an empty inner dimension");
+  ENGINE_CHECK(g.K > 0, "gemm with an empty inner dimension");
   // Row-major leading dimensions: the stored row length of each operand.
   blasint lda = blasint(g.trans_a ? g.M : g.K);
   blasint ldb = blasint(g.trans_b ? g.K : g.N);
@@ -43,7 +43,7 @@ template void gemm_cpu<float>(const GemmShape&, float, const float*, const float
 template void gemm_cpu<double>(const GemmShape&, double, const double*, const double*, double, double*);
 
 void gemm(const GemmShape& g, double alpha, const Tensor& A, const Tensor& B, double beta, Tensor& C) {
-  CHECK(A.device() == C.device() && B.device() == C.device() && A.dtype() == C.dtype() && B.dtype() == C.dtype(),
+  ENGINE_CHECK(A.device() == C.device() && B.device() == C.device() && A.dtype() == C.dtype() && B.dtype() == C.dtype(),
         "gemm operands on mixed devices or dtypes");
   if (C.is_cuda()) {
 #ifdef ENGINE_CUDA

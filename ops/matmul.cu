@@ -11,8 +11,8 @@ namespace engine::ops {
 // dimension (its stored row length).
 void gemm_cuda(const GemmShape& g, float alpha, const float* A, const float* B, float beta, float* C) {
   if (g.batch == 0 || g.M == 0 || g.N == 0) return;
-  CHECK(g.K > 0, "gemm with an empty inner dimension");
-  CHECK(g.M <= INT_MAX && g.N <= INT_MAX && g.K <= INT_MAX && g.batch <= INT_MAX, "gemm dimensions exceed int range");
+  ENGINE_CHECK(g.K > 0, "gemm with an empty inner dimension");
+  ENGINE_CHECK(g.M <= INT_MAX && g.N <= INT_MAX && g.K <= INT_MAX && g.batch <= INT_MAX, "gemm dimensions exceed int range");
   int lda = int(g.trans_a ? g.M : g.K);
   int ldb = int(g.trans_b ? g.K : g.N);
   cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -13,7 +13,7 @@ static std::vector<std::string>& ops_list() {
 
 OpRegistrar::OpRegistrar(const char* name) {
   auto& ops = ops_list();
-  CHECK(std::find(ops.begin(), ops.end(), name) == ops.end(), "op registered twice: ", name);
+  ENGINE_CHECK(std::find(ops.begin(), ops.end(), name) == ops.end(), "op registered twice: ", name);
   ops.push_back(name);
 }
 

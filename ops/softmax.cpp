@@ -51,7 +51,7 @@ void softmax_rows_backward_cpu(const T* y, const T* dy, T* dx, int64_t R, int64_
 // ---- dispatch -----------------------------------------------------------------------------------
 
 void softmax_rows_forward(const Tensor& x, Tensor& y) {
-  CHECK(x.shape() == y.shape() && x.dim() >= 1, "softmax rows: shapes ", shape_str(x.shape()), " and ",
+  ENGINE_CHECK(x.shape() == y.shape() && x.dim() >= 1, "softmax rows: shapes ", shape_str(x.shape()), " and ",
         shape_str(y.shape()));
   const int64_t L = x.size(-1);
   const int64_t R = L > 0 ? x.numel() / L : 0;
@@ -68,7 +68,7 @@ void softmax_rows_forward(const Tensor& x, Tensor& y) {
 }
 
 void softmax_rows_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  CHECK(y.shape() == dy.shape() && y.shape() == dx.shape() && y.dim() >= 1, "softmax rows backward: shape mismatch");
+  ENGINE_CHECK(y.shape() == dy.shape() && y.shape() == dx.shape() && y.dim() >= 1, "softmax rows backward: shape mismatch");
   const int64_t L = y.size(-1);
   const int64_t R = L > 0 ? y.numel() / L : 0;
   if (y.is_cuda()) {
