@@ -1,4 +1,5 @@
 #include "engine/cuda_context.h"
+#include "ops/cuda_reduce.cuh"
 #include "ops/batch_norm.h"
 
 namespace engine::ops {
@@ -7,18 +8,6 @@ namespace {
 
 constexpr int kBlock = 256;  // threads per block; a power of two for the tree reduction
 
-// Sum of v over the block (blockDim.x == kBlock); every thread gets the total. buf: kBlock floats.
-__device__ float block_sum(float v, float* buf) {
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int stride = kBlock / 2; stride > 0; stride >>= 1) {
-    if (threadIdx.x < stride) buf[threadIdx.x] += buf[threadIdx.x + stride];
-    __syncthreads();
-  }
-  float total = buf[0];
-  __syncthreads();  // everyone has read buf[0] before the next call overwrites it
-  return total;
-}
 
 // One block per channel c, looping over the M positions (x read with stride C).
 __global__ void batch_norm_train_stats_kernel(const float* x, float* mean, float* rstd, float* running_mean,
@@ -27,13 +16,13 @@ __global__ void batch_norm_train_stats_kernel(const float* x, float* mean, float
   const int64_t c = blockIdx.x;
   float s = 0.f;
   for (int64_t i = threadIdx.x; i < M; i += kBlock) s += x[i * C + c];
-  const float m = block_sum(s, buf) / float(M);
+  const float m = block_sum<kBlock>(s, buf) / float(M);
   float v = 0.f;  // two passes: no cancellation in E[x^2] - E[x]^2
   for (int64_t i = threadIdx.x; i < M; i += kBlock) {
     float d = x[i * C + c] - m;
     v += d * d;
   }
-  const float var = block_sum(v, buf) / float(M);
+  const float var = block_sum<kBlock>(v, buf) / float(M);
   if (threadIdx.x == 0) {
     mean[c] = m;
     rstd[c] = 1.f / sqrtf(var + eps);
@@ -75,8 +64,8 @@ __global__ void batch_norm_backward_sums_kernel(const float* x, const float* mea
     s += g;
     sh += g * (x[i * C + c] - m) * rs;
   }
-  const float sum_dy = block_sum(s, buf);
-  const float sum_dy_xhat = block_sum(sh, buf);
+  const float sum_dy = block_sum<kBlock>(s, buf);
+  const float sum_dy_xhat = block_sum<kBlock>(sh, buf);
   if (threadIdx.x == 0) {
     sums[c] = sum_dy;
     sums[C + c] = sum_dy_xhat;

@@ -1,4 +1,5 @@
 #include "engine/cuda_context.h"
+#include "ops/cuda_reduce.cuh"
 #include "ops/layer_norm.h"
 
 namespace engine::ops {
@@ -8,18 +9,6 @@ namespace {
 constexpr int kBlock = 256;         // threads per block; a power of two for the tree reduction
 constexpr int kColumnChunks = 256;  // row chunks (gridDim.y) of the weight/bias gradient kernel
 
-// Sum of v over the block (blockDim.x == kBlock); every thread gets the total. buf: kBlock floats.
-__device__ float block_sum(float v, float* buf) {
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int stride = kBlock / 2; stride > 0; stride >>= 1) {
-    if (threadIdx.x < stride) buf[threadIdx.x] += buf[threadIdx.x + stride];
-    __syncthreads();
-  }
-  float total = buf[0];
-  __syncthreads();  // everyone has read buf[0] before the next call overwrites it
-  return total;
-}
 
 // One block per row; threads stride over the C channels.
 __global__ void layer_norm_forward_kernel(const float* x, const float* w, const float* b, float* y, float* mean,
@@ -30,13 +19,13 @@ __global__ void layer_norm_forward_kernel(const float* x, const float* w, const 
   float* yr = y + r * C;        // (C)
   float s = 0.f;
   for (int64_t c = threadIdx.x; c < C; c += kBlock) s += xr[c];
-  const float m = block_sum(s, buf) / float(C);
+  const float m = block_sum<kBlock>(s, buf) / float(C);
   float v = 0.f;  // two passes: no cancellation in E[x^2] - E[x]^2
   for (int64_t c = threadIdx.x; c < C; c += kBlock) {
     float d = xr[c] - m;
     v += d * d;
   }
-  const float rs = 1.f / sqrtf(block_sum(v, buf) / float(C) + eps);
+  const float rs = 1.f / sqrtf(block_sum<kBlock>(v, buf) / float(C) + eps);
   for (int64_t c = threadIdx.x; c < C; c += kBlock) {
     float h = (xr[c] - m) * rs;
     if (w) h *= w[c];
@@ -65,8 +54,8 @@ __global__ void layer_norm_backward_dx_kernel(const float* x, const float* w, co
     sg += g;
     sgh += g * h;
   }
-  const float mean_g = block_sum(sg, buf) / float(C);
-  const float mean_gh = block_sum(sgh, buf) / float(C);
+  const float mean_g = block_sum<kBlock>(sg, buf) / float(C);
+  const float mean_gh = block_sum<kBlock>(sgh, buf) / float(C);
   for (int64_t c = threadIdx.x; c < C; c += kBlock) {
     float h = (xr[c] - m) * rs;
     float g = w ? dyr[c] * w[c] : dyr[c];
