@@ -1,0 +1,134 @@
+// engine_models: the paper's six taggers without training. Lists them, prints a model's summary (name,
+// variant, per-stage activation shapes from one forward pass, unique trainable parameter count as
+// PyTorch's sum(p.numel() for p in model.parameters())), and writes freshly initialised weights as a
+// PyTorch-compatible safetensors checkpoint. The trainers (engine_train_<model>) will print the same
+// summary with --summary.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/safetensors.h"
+#include "models/audio_model.h"
+
+using namespace engine;
+
+namespace {
+
+std::string shape_string(const Shape& s) {
+  std::ostringstream os;
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? " x " : "") << s[i];
+  return os.str();
+}
+
+std::string list_string(const std::vector<int>& v) {
+  std::ostringstream os;
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
+  return os.str();
+}
+
+// Thousands separators, as models.md writes the counts: 28,221,263.
+std::string grouped(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+void print_summary(models::AudioTagger& model, int mel_bins, int frames) {
+  const models::ModelConfig& c = model.config();
+  std::printf("model: %s\n", model.name().c_str());
+  std::printf("variant: %s\n", c.variant == models::Variant::dcls
+                                   ? "dcls (DCLS-Gauss depthwise convs)"
+                                   : "dsc (depthwise 7x7 convs)");
+  if (c.variant == models::Variant::dcls)
+    std::printf("dcls: %d elements over a %dx%d span, positions and sigmas shared per stage\n", c.dcls_kernel_count,
+                c.dcls_span, c.dcls_span);
+  std::printf("depths: %s  dims: %s  classes: %d\n", list_string(c.depths).c_str(), list_string(c.dims).c_str(),
+              c.num_classes);
+  std::printf("shapes for one input of %d mel bins x %d frames (N, H, W, C):\n", mel_bins, frames);
+  model.eval();
+  std::vector<models::StageShape> shapes;
+  {
+    autograd::NoGradGuard no_grad;
+    Generator gen(0);
+    Tensor x = Tensor::zeros({1, mel_bins, frames, 1});  // (N, H, W, 1)
+    model.forward(x, gen, &shapes);
+  }
+  for (const auto& s : shapes) std::printf("  %-10s %s\n", s.name.c_str(), shape_string(s.shape).c_str());
+  std::printf("parameters: %lld\n", (long long)model.num_parameters());
+  std::printf("parameters (grouped): %s\n", grouped(model.num_parameters()).c_str());
+}
+
+std::vector<int> parse_ints(const std::string& flag, const std::string& text) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    USER_CHECK(used == item.size() && !item.empty() && v > 0, flag, ": expected 4 positive integers like 3,3,9,3, got '",
+               text, "'");
+    out.push_back(v);
+  }
+  USER_CHECK(out.size() == 4, flag, ": expected 4 comma-separated values (one per stage), got '", text, "'");
+  return out;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"engine_models: list the paper's six audio taggers, print a model summary, or write initial weights"};
+  bool list = false, summary = false;
+  std::string name, dims, depths, save_path;
+  uint64_t seed = 0;
+  int mel_bins = 128, frames = 1001;
+  app.add_flag("--list", list, "list the model names");
+  app.add_option("--model", name, "model name, e.g. convnext_dcls_audio_tiny (see --list)");
+  app.add_flag("--summary", summary, "print name, variant, per-stage shapes and the parameter count");
+  app.add_option("--dims", dims, "channels per stage, e.g. 96,192,384,768 (default: the paper's)");
+  app.add_option("--depths", depths, "blocks per stage, e.g. 3,3,9,3 (default: the paper's)");
+  app.add_option("--seed", seed, "initialisation seed");
+  app.add_option("--mel-bins", mel_bins, "input height for the shape summary")->check(CLI::PositiveNumber);
+  app.add_option("--frames", frames, "input width (frames) for the shape summary")->check(CLI::PositiveNumber);
+  app.add_option("--save", save_path, "write the initialised weights to this .safetensors file");
+  CLI11_PARSE(app, argc, argv);
+
+  if (list) {
+    for (const auto& n : models::model_names()) std::printf("%s\n", n.c_str());
+    return 0;
+  }
+  USER_CHECK(!name.empty(), "--model is required (one of the names printed by --list)");
+  USER_CHECK(summary || !save_path.empty(), "nothing to do: give --summary and/or --save FILE");
+  models::ModelConfig cfg = models::default_config(name);
+  if (!dims.empty()) cfg.dims = parse_ints("--dims", dims);
+  if (!depths.empty()) cfg.depths = parse_ints("--depths", depths);
+  cfg.seed = seed;
+  auto model = models::create_model(cfg);
+  if (summary) print_summary(*model, mel_bins, frames);
+  if (!save_path.empty()) {
+    save_module(*model, save_path, {{"model", model->name()}, {"dims", list_string(cfg.dims)},
+                                    {"depths", list_string(cfg.depths)}, {"seed", std::to_string(seed)}});
+    std::printf("wrote %s\n", save_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "engine_models: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_models: internal error: %s\n", e.what());
+    return 3;
+  }
+}
