@@ -258,7 +258,8 @@ std::vector<ManifestEntry> read_manifest(const std::string& path, const ClassLab
     std::vector<std::string> lines = read_lines(path);
     bool jsonl = ends_with(path, ".jsonl");
     int path_col = 0, labels_col = 1, name_col = -1;
-    bool header_done = jsonl;
+    size_t header_fields = 0;  // 0: no header row
+    bool first = !jsonl;
     for (size_t i = 0; i < lines.size(); ++i) {
       int lineno = int(i + 1);
       if (is_blank_or_comment(lines[i])) continue;
@@ -270,8 +271,8 @@ std::vector<ManifestEntry> read_manifest(const std::string& path, const ClassLab
         continue;
       }
       std::vector<std::string> f = split_csv_line(lines[i], at);
-      if (!header_done) {
-        header_done = true;
+      if (first) {
+        first = false;
         auto column = [&](const char* title) {
           for (size_t c = 0; c < f.size(); ++c)
             if (lower(f[c]) == title) return int(c);
@@ -281,13 +282,19 @@ std::vector<ManifestEntry> read_manifest(const std::string& path, const ClassLab
           path_col = column("path");
           labels_col = column("labels");
           name_col = column("name");
+          header_fields = f.size();
           USER_CHECK(labels_col >= 0, at, ": the header has no 'labels' column");
           continue;
         }
       }
-      int need = std::max({path_col, labels_col, name_col}) + 1;
-      USER_CHECK(int(f.size()) >= need, at, ": expected at least ", need, " fields (path,labels", name_col >= 0 ?
-                 ",name" : "", "), got ", f.size());
+      if (header_fields > 0) {
+        // a stray comma (an unquoted list of labels) must not silently drop labels into another column
+        USER_CHECK(f.size() == header_fields, at, ": expected ", header_fields, " fields as in the header, got ",
+                   f.size(), " (quote a labels list that contains commas, or separate labels with ';')");
+      } else {
+        USER_CHECK(f.size() >= 2, at, ": expected path,labels..., got ", f.size(), " field");
+        for (size_t c = 2; c < f.size(); ++c) f[1] += "," + f[c];  // no header: every field after the path is a label
+      }
       ManifestEntry e;
       e.path = f[path_col];
       USER_CHECK(!e.path.empty(), at, ": empty path");

@@ -47,10 +47,11 @@ struct ManifestEntry {
   int line = 0;             // 1-based line (CSV/JSONL) or entry number (JSON datafile)
 };
 // Format by extension: ".jsonl" -> one JSON object per line {"path"|"wav", "labels", "name"?};
-// ".json" -> AST datafile {"data": [{"wav", "labels"}, ...]}; anything else -> CSV whose first two columns are
-// path,labels, or, under a header row (a first row with a field "path"), the columns named path, labels and
-// optionally name, in any order (other columns are ignored). "labels" is a list of MIDs and/or display names
-// (see ClassLabels::parse_list) or, in JSON, an array of them. '#' starts a comment line. Clip names must be unique.
+// ".json" -> AST datafile {"data": [{"wav", "labels"}, ...]}; anything else -> CSV. A CSV without a header
+// has rows path,label[,label...] (every field after the path is a label); a CSV with a header row (a first row
+// with a field "path") has the columns it names: path, labels and optionally name, in any order, others
+// ignored, and every row as many fields as the header. Labels are MIDs and/or display names (see
+// ClassLabels::parse_list; in JSON also an array of them). '#' starts a comment line. Clip names must be unique.
 std::vector<ManifestEntry> read_manifest(const std::string& path, const ClassLabels& classes);
 
 // RFC 4180 fields of one CSV line: commas separate, double quotes group ("" is a quote), blanks around fields

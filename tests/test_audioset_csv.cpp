@@ -113,9 +113,10 @@ TEST_CASE("manifest CSV: labels by display name and MID, optional header and nam
   std::string plain = write_file("plain.csv", "# my clips\n"
                                               "a/dog.wav,Dog;Bark\n"
                                               "speech.flac,\"Male speech, man speaking,/m/09x0r\"\n"
-                                              "\"with, comma.wav\",/m/0bt9lr\n");
+                                              "\"with, comma.wav\",/m/0bt9lr\n"
+                                              "unquoted.wav,Dog,Female speech, woman speaking\n");
   std::vector<ManifestEntry> m = read_manifest(plain, cl);
-  REQUIRE(m.size() == 3);
+  REQUIRE(m.size() == 4);
   CHECK(m[0].path == "a/dog.wav");
   CHECK(m[0].name == "a/dog.wav");
   CHECK(m[0].labels == std::vector<int>{cl.find("Dog"), cl.find("Bark")});
@@ -123,6 +124,7 @@ TEST_CASE("manifest CSV: labels by display name and MID, optional header and nam
   CHECK(m[1].labels == std::vector<int>{1, 0});
   CHECK(m[2].path == "with, comma.wav");
   CHECK(m[2].labels == std::vector<int>{cl.find("Dog")});  // /m/0bt9lr is Dog
+  CHECK(m[3].labels == std::vector<int>{cl.find("Dog"), 2});  // no header: every field after the path is a label
 
   std::string header = write_file("header.csv", "name,duration,path,labels\nclip1,10,x.wav,Speech\n");
   m = read_manifest(header, cl);
@@ -164,8 +166,13 @@ TEST_CASE("manifest errors: unknown label, bad JSON, duplicate clip, missing fie
   std::string dup = write_file("dup.csv", "a.wav,Dog\nb.wav,Dog\na.wav,Speech\n");
   CHECK(user_error_of([&] { read_manifest(dup, cl); }) == dup + ":3: duplicate clip name 'a.wav' (first on line 1)");
   std::string nolabels = write_file("nolabels.csv", "a.wav\n");
-  CHECK(user_error_of([&] { read_manifest(nolabels, cl); }) ==
-        nolabels + ":1: expected at least 2 fields (path,labels), got 1");
+  CHECK(user_error_of([&] { read_manifest(nolabels, cl); }) == nolabels + ":1: expected path,labels..., got 1 field");
+  std::string stray = write_file("stray.csv", "path,labels\na.wav,\"Dog,Bark\"\nb.wav,Dog,Bark\n");
+  CHECK(user_error_of([&] { read_manifest(stray, cl); }) ==
+        stray + ":3: expected 2 fields as in the header, got 3 (quote a labels list that contains commas, or "
+                "separate labels with ';')");
+  std::string nolabelcol = write_file("nolabelcol.csv", "path,tags\na.wav,Dog\n");
+  CHECK(user_error_of([&] { read_manifest(nolabelcol, cl); }) == nolabelcol + ":1: the header has no 'labels' column");
   std::string nopath = write_file("nopath.jsonl", "{\"labels\": []}\n");
   CHECK(user_error_of([&] { read_manifest(nopath, cl); }) == nopath + ":1: missing string field \"path\" (or \"wav\")");
   std::string empty = write_file("empty.csv", "# nothing\n");

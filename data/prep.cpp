@@ -1,0 +1,324 @@
+#include "data/prep.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "data/audio_io.h"
+#include "data/panns_h5.h"
+#include "data/spectrogram_h5.h"
+#include "engine/check.h"
+
+namespace engine::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kAudioExtensions[] = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif"};
+
+std::vector<uint8_t> multi_hot(const std::vector<int>& labels, int num_classes) {
+  std::vector<uint8_t> y(size_t(num_classes), 0);  // (K)
+  for (int k : labels) {
+    ENGINE_CHECK(k >= 0 && k < num_classes, "label ", k, " of ", num_classes);
+    y[size_t(k)] = 1;
+  }
+  return y;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower((unsigned char)c));
+  return s;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  long t = long(s + 0.5);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+// A field of the failure report: tabs and line breaks would break the TSV.
+std::string tsv_field(std::string s) {
+  for (char& c : s)
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+// The outcome of one clip: a log-mel (M, T) and labels (K), or the reason it failed.
+struct ClipResult {
+  std::vector<float> logmel;
+  std::vector<uint8_t> labels;
+  std::string reason;
+};
+
+ClipResult process_clip(const PrepClip& clip, const PannsWaveformFile* h5, const PrepConfig& cfg,
+                        const LogMel& logmel) {
+  ClipResult r;
+  if (!clip.missing.empty()) {
+    r.reason = clip.missing;
+    return r;
+  }
+  try {
+    std::vector<float> wave;  // (fe.clip_samples)
+    if (clip.h5_index >= 0) {
+      ENGINE_CHECK(h5 != nullptr, "clip ", clip.name, " has an HDF5 row but no HDF5 source");
+      wave.resize(size_t(h5->clip_samples()));
+      r.labels.resize(size_t(h5->num_classes()));
+      h5->read(clip.h5_index, wave.data(), r.labels.data());
+      if (h5->sample_rate() != cfg.fe.sample_rate) wave = resample(wave, h5->sample_rate(), cfg.fe.sample_rate);
+      pad_or_truncate(wave, size_t(cfg.fe.clip_samples));
+    } else {
+      std::error_code ec;
+      if (!fs::exists(clip.path, ec)) {
+        r.reason = "missing: no such file";
+        return r;
+      }
+      r.labels = clip.labels;
+      wave = load_clip(clip.path, cfg.fe);
+    }
+    r.logmel.resize(size_t(cfg.fe.n_mels) * size_t(cfg.fe.frames()));  // (M, T)
+    logmel.compute(wave.data(), r.logmel.data());
+    if (!std::all_of(r.logmel.begin(), r.logmel.end(), [](float v) { return std::isfinite(v); })) {
+      r.reason = "non-finite log-mel (sample values far outside [-1, 1]?)";
+      r.logmel.clear();
+    }
+  } catch (const UserError& e) {
+    // read_audio's messages are "<path>: <reason>"; the report has the path in its own column
+    std::string msg = e.what(), prefix = clip.path + ": ";
+    r.reason = msg.compare(0, prefix.size(), prefix) == 0 ? msg.substr(prefix.size()) : msg;
+    r.logmel.clear();
+  }
+  return r;
+}
+
+// Progress on stderr: updated in place on a terminal, one line every 30 s otherwise (logs).
+class Progress {
+ public:
+  Progress(bool enabled, int64_t total, int64_t skipped)
+      : enabled_(enabled), tty_(isatty(STDERR_FILENO)), total_(total), skipped_(skipped) {}
+  void update(int64_t written, int64_t failed, bool final) {
+    if (!enabled_) return;
+    double t = std::chrono::duration<double>(clock::now() - start_).count();
+    if (!final && t - last_ < (tty_ ? 0.25 : 30.0)) return;
+    last_ = t;
+    int64_t done = written + failed, todo = total_ - skipped_;
+    double rate = t > 0 ? done / t : 0;
+    std::string eta = rate > 0 ? format_duration((todo - done) / rate) : "?";
+    std::fprintf(stderr, "%s%lld/%lld clips (%lld written, %lld failed, %lld already done)  %.1f clips/s  ETA %s%s",
+                 tty_ ? "\r" : "", (long long)(done + skipped_), (long long)total_, (long long)written,
+                 (long long)failed, (long long)skipped_, rate, eta.c_str(), tty_ ? "\033[K" : "\n");
+    if (tty_ && final) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  bool enabled_, tty_;
+  int64_t total_, skipped_;
+  clock::time_point start_ = clock::now();
+  double last_ = -1e9;
+};
+
+void write_report(const std::string& path, const std::vector<PrepFailure>& failures) {
+  std::ofstream out(path, std::ios::binary);
+  USER_CHECK(out, path, ": cannot write the failure report");
+  out << "clip\tpath\treason\n";
+  for (const PrepFailure& f : failures)
+    out << tsv_field(f.clip) << '\t' << tsv_field(f.path) << '\t' << tsv_field(f.reason) << '\n';
+  USER_CHECK(out.flush(), path, ": cannot write the failure report");
+}
+
+}  // namespace
+
+std::vector<PrepClip> clips_from_segments(const SegmentList& segments, const std::string& audio_dir,
+                                          int num_classes) {
+  USER_CHECK(fs::is_directory(audio_dir), audio_dir, ": not a directory (the folder of the segments' audio)");
+  // stem -> (extension rank, path) of the best audio file with that stem; one scan of the whole tree
+  std::unordered_map<std::string, std::pair<int, std::string>> files;
+  const int num_ext = int(std::size(kAudioExtensions));
+  for (const auto& entry : fs::recursive_directory_iterator(audio_dir, fs::directory_options::skip_permission_denied)) {
+    if (!entry.is_regular_file()) continue;
+    std::string ext = lower(entry.path().extension().string());
+    int rank = int(std::find(kAudioExtensions, kAudioExtensions + num_ext, ext) - kAudioExtensions);
+    if (rank == num_ext) continue;
+    std::pair<int, std::string> cand{rank, entry.path().string()};
+    auto [it, inserted] = files.emplace(entry.path().stem().string(), cand);
+    if (!inserted && cand < it->second) it->second = cand;  // deterministic whatever the directory order
+  }
+  std::vector<PrepClip> clips;
+  clips.reserve(segments.segments.size());
+  for (const Segment& s : segments.segments) {
+    PrepClip c;
+    c.name = s.ytid;
+    c.labels = multi_hot(s.labels, num_classes);
+    auto it = files.find("Y" + s.ytid);
+    if (it == files.end()) it = files.find(s.ytid);
+    if (it != files.end()) {
+      c.path = it->second.second;
+    } else {
+      c.path = (fs::path(audio_dir) / ("Y" + s.ytid + ".wav")).string();
+      c.missing = "missing: no audio file Y" + s.ytid + ".* or " + s.ytid + ".* under " + audio_dir;
+    }
+    clips.push_back(std::move(c));
+  }
+  return clips;
+}
+
+std::vector<PrepClip> clips_from_manifest(const std::vector<ManifestEntry>& entries, const std::string& base_dir,
+                                          int num_classes) {
+  std::vector<PrepClip> clips;
+  clips.reserve(entries.size());
+  for (const ManifestEntry& e : entries) {
+    PrepClip c;
+    c.name = e.name;
+    fs::path p(e.path);
+    c.path = (p.is_absolute() ? p : fs::path(base_dir) / p).lexically_normal().string();
+    c.labels = multi_hot(e.labels, num_classes);
+    clips.push_back(std::move(c));
+  }
+  return clips;
+}
+
+std::vector<PrepClip> clips_from_panns(const PannsWaveformFile& h5) {
+  std::vector<PrepClip> clips(size_t(h5.size()));
+  for (int64_t i = 0; i < h5.size(); ++i) {
+    clips[size_t(i)].name = h5.name(i);
+    clips[size_t(i)].path = h5.path();
+    clips[size_t(i)].h5_index = i;
+  }
+  return clips;
+}
+
+std::string PrepResult::summary() const {
+  std::ostringstream os;
+  if (up_to_date) {
+    os << "up to date: the output exists (use --force to rebuild it)";
+    return os.str();
+  }
+  char rate[160];
+  double cps = seconds > 0 ? written / seconds : 0;
+  std::snprintf(rate, sizeof rate, "%.1f s wall, %.2f clips/s, %.2f clips/s per thread (%d thread%s)", seconds, cps,
+                cps / std::max(threads, 1), threads, threads == 1 ? "" : "s");
+  os << total << " clips: " << written << " written, " << skipped << " skipped (already done), " << failed
+     << " failed; " << rate;
+  if (failed > 0) os << "\nfailed clips are listed in " << report_path;
+  return os.str();
+}
+
+PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile* h5, const PrepConfig& cfg) {
+  PrepResult res;
+  res.total = int64_t(clips.size());
+  res.threads = cfg.threads > 0 ? cfg.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const std::string partial = cfg.output + ".partial", report = cfg.output + ".failed.tsv";
+  if (fs::exists(cfg.output) && !cfg.force) {
+    res.up_to_date = res.finished = true;
+    return res;
+  }
+  if (cfg.force) {
+    fs::remove(cfg.output);
+    fs::remove(partial);
+  }
+  SpectrogramWriter writer(cfg.output, cfg.fe, cfg.num_classes, cfg.float32, fs::exists(partial),
+                           cfg.source_description);
+  std::vector<size_t> todo;  // indices into clips, in order
+  for (size_t i = 0; i < clips.size(); ++i) {
+    if (writer.contains(clips[i].name))
+      res.skipped++;
+    else
+      todo.push_back(i);
+  }
+
+  // Workers claim jobs in order and hand results to whoever completes the next job to write, so rows are
+  // appended in job order; at most `window` results wait in memory (each (M, T) floats, 512 KB).
+  const LogMel logmel(cfg.fe);
+  const size_t window = size_t(4 * res.threads);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next_claim = 0, next_write = 0;
+  std::map<size_t, ClipResult> ready;
+  std::exception_ptr error;
+  Progress progress(cfg.progress, res.total, res.skipped);
+  auto start = std::chrono::steady_clock::now();
+
+  auto worker = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return error || next_claim >= todo.size() || next_claim < next_write + window; });
+      if (error || next_claim >= todo.size()) return;
+      size_t job = next_claim++;
+      lock.unlock();
+      ClipResult r;
+      try {
+        r = process_clip(clips[todo[job]], h5, cfg, logmel);
+      } catch (...) {
+        lock.lock();
+        if (!error) error = std::current_exception();
+        cv.notify_all();
+        return;
+      }
+      lock.lock();
+      ready.emplace(job, std::move(r));
+      try {
+        for (auto it = ready.find(next_write); it != ready.end(); it = ready.find(next_write)) {
+          const PrepClip& c = clips[todo[next_write]];
+          if (it->second.reason.empty()) {
+            writer.append(c.name, it->second.logmel.data(), it->second.labels.data(), c.path);
+            res.written++;
+          } else {
+            res.failures.push_back({c.name, c.path, it->second.reason});
+            res.failed++;
+          }
+          ready.erase(it);
+          next_write++;
+        }
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < res.threads; ++t) pool.emplace_back(worker);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!error && next_write < todo.size()) {
+      cv.wait_for(lock, std::chrono::milliseconds(250));
+      progress.update(res.written, res.failed, false);
+    }
+  }
+  for (std::thread& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress.update(res.written, res.failed, true);
+
+  if (res.failed > 0) {
+    write_report(report, res.failures);
+    res.report_path = report;
+  } else {
+    fs::remove(report);  // from an earlier run whose failures are now fixed
+  }
+  if (!(cfg.strict && res.failed > 0)) {
+    writer.finish();
+    res.finished = true;
+  }
+  return res;
+}
+
+}  // namespace engine::data
