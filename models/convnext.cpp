@@ -1,0 +1,99 @@
+#include "models/convnext.h"
+
+#include <string>
+
+#include "ops/activation.h"
+#include "ops/elementwise.h"
+#include "ops/pool.h"
+
+namespace engine::models::convnext {
+
+namespace {
+constexpr double kLnEps = 1e-6;
+}  // namespace
+
+// Registration order is the state-dict order: gamma, dwconv, norm, pwconv1, pwconv2.
+Block::Block(int dim, double drop_path, double layer_scale_init, DepthwiseBuilder& dw, Generator& gen)
+    : drop_path_(drop_path) {
+  if (layer_scale_init > 0) gamma_ = register_parameter("gamma", Tensor::full({dim}, layer_scale_init));  // (C)
+  dwconv_ = dw.add(*this, "dwconv", dim, /*bias=*/true, gen);
+  norm_ = register_module("norm", std::make_shared<nn::LayerNorm>(dim, kLnEps));
+  pwconv1_ = register_module("pwconv1", std::make_shared<nn::Linear>(dim, 4 * dim, true, gen));
+  pwconv2_ = register_module("pwconv2", std::make_shared<nn::Linear>(4 * dim, dim, true, gen));
+}
+
+Tensor Block::forward(const Tensor& x, Generator& gen) const {
+  Tensor y = dwconv_.forward(x);              // (N, H, W, C)
+  y = norm_->forward(y);                      // (N, H, W, C)
+  y = ops::gelu(pwconv1_->forward(y));        // (N, H, W, 4C)
+  y = pwconv2_->forward(y);                   // (N, H, W, C)
+  if (gamma_.defined()) y = ops::scale_channels(y, gamma_);
+  return ops::add(x, models::drop_path(y, drop_path_, is_training(), gen));  // (N, H, W, C)
+}
+
+Downsample::Downsample(int in_dim, int out_dim, bool stem, Generator& gen) : stem_(stem) {
+  ops::Conv2dParams p;
+  if (stem) {
+    p.stride_h = 2, p.stride_w = 16;
+    conv_ = append(std::make_shared<nn::Conv2d>(1, out_dim, 2, 16, p, true, gen));
+    norm_ = append(std::make_shared<nn::LayerNorm>(out_dim, kLnEps));
+  } else {
+    p.stride_h = p.stride_w = 2;
+    norm_ = append(std::make_shared<nn::LayerNorm>(in_dim, kLnEps));
+    conv_ = append(std::make_shared<nn::Conv2d>(in_dim, out_dim, 2, 2, p, true, gen));
+  }
+}
+
+Tensor Downsample::forward(const Tensor& x) const {
+  if (stem_) return norm_->forward(conv_->forward(x));  // (N, H, W, 1) -> (N, H/2, W/16, C_0)
+  return conv_->forward(norm_->forward(x));             // (N, H, W, Ci) -> (N, H/2, W/2, Co)
+}
+
+ConvNeXt::ConvNeXt(const ModelConfig& config) : AudioTagger(config) {
+  const std::vector<int>& dims = config.dims;
+  const std::vector<int>& depths = config.depths;
+  Generator gen(config.seed);
+  DepthwiseBuilder dw(config);
+
+  auto downsample_layers = register_module("downsample_layers", std::make_shared<nn::ModuleList>());
+  for (int i = 0; i < 4; ++i)
+    downsample_layers_.push_back(downsample_layers->append(
+        std::make_shared<Downsample>(i == 0 ? 1 : dims[i - 1], dims[i], /*stem=*/i == 0, gen)));
+
+  const std::vector<double> rates =
+      drop_path_rates(config.drop_path_rate, depths[0] + depths[1] + depths[2] + depths[3]);
+  auto stages = register_module("stages", std::make_shared<nn::ModuleList>());
+  int cur = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto stage = stages->append(std::make_shared<nn::ModuleList>());
+    stages_.emplace_back();
+    for (int j = 0; j < depths[i]; ++j)
+      stages_.back().push_back(stage->append(
+          std::make_shared<Block>(dims[i], rates[size_t(cur + j)], config.layer_scale_init, dw, gen)));
+    cur += depths[i];
+  }
+  norm_ = register_module("norm", std::make_shared<nn::LayerNorm>(dims[3], kLnEps));
+  head_ = register_module("head", std::make_shared<nn::Linear>(dims[3], config.num_classes, true, gen));
+}
+
+Tensor ConvNeXt::forward(const Tensor& x, Generator& gen, std::vector<StageShape>* shapes) {
+  Tensor y = x;  // (N, H, W, 1)
+  for (int i = 0; i < 4; ++i) {
+    y = downsample_layers_[size_t(i)]->forward(y);  // (N, H_i, W_i, C_i)
+    if (shapes && i == 0) shapes->push_back({"stem", y.shape()});
+    for (const auto& block : stages_[size_t(i)]) y = block->forward(y, gen);
+    if (shapes) shapes->push_back({"stage " + std::to_string(i), y.shape()});
+  }
+  y = norm_->forward(ops::global_avg_pool(y));  // (N, C_3)
+  y = head_->forward(y);                        // (N, K)
+  if (shapes) shapes->push_back({"head", y.shape()});
+  return y;
+}
+
+namespace {
+std::shared_ptr<AudioTagger> make_convnext(const ModelConfig& config) { return std::make_shared<ConvNeXt>(config); }
+}  // namespace
+
+}  // namespace engine::models::convnext
+
+ENGINE_REGISTER_ARCH(convnext, engine::models::convnext::make_convnext);
