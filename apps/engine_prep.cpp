@@ -121,6 +121,7 @@ static int run(int argc, char** argv) {
     }
   }
 
+  USER_CHECK(!clips.empty(), !panns.empty() ? panns : !segments.empty() ? segments : manifest, ": no clips");
   PrepResult res = run_prep(clips, h5.get(), cfg);
   if (res.up_to_date) {
     std::fprintf(stderr, "engine_prep: %s is up to date (use --force to rebuild it)\n", output.c_str());

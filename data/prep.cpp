@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -235,8 +236,9 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
     fs::remove(cfg.output);
     fs::remove(partial);
   }
-  SpectrogramWriter writer(cfg.output, cfg.fe, cfg.num_classes, cfg.float32, fs::exists(partial),
-                           cfg.source_description);
+  auto writer_ptr = std::make_unique<SpectrogramWriter>(cfg.output, cfg.fe, cfg.num_classes, cfg.float32,
+                                                        fs::exists(partial), cfg.source_description);
+  SpectrogramWriter& writer = *writer_ptr;
   std::vector<size_t> todo;  // indices into clips, in order
   for (size_t i = 0; i < clips.size(); ++i) {
     if (writer.contains(clips[i].name))
@@ -245,13 +247,14 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
       todo.push_back(i);
   }
 
-  // Workers claim jobs in order and hand results to whoever completes the next job to write, so rows are
-  // appended in job order; at most `window` results wait in memory (each (M, T) floats, 512 KB).
+  // Workers claim jobs in order and leave their results in `ready`; rows are appended strictly in job order,
+  // so at most `window` results wait in memory (each (M, T) floats, 512 KB).
   const LogMel logmel(cfg.fe);
   const size_t window = size_t(4 * res.threads);
   std::mutex mu;
   std::condition_variable cv;
   size_t next_claim = 0, next_write = 0;
+  bool writing = false;  // a worker is appending results
   std::map<size_t, ClipResult> ready;
   std::exception_ptr error;
   Progress progress(cfg.progress, res.total, res.skipped);
@@ -275,22 +278,33 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
       }
       lock.lock();
       ready.emplace(job, std::move(r));
-      try {
-        for (auto it = ready.find(next_write); it != ready.end(); it = ready.find(next_write)) {
-          const PrepClip& c = clips[todo[next_write]];
-          if (it->second.reason.empty()) {
-            writer.append(c.name, it->second.logmel.data(), it->second.labels.data(), c.path);
-            res.written++;
-          } else {
-            res.failures.push_back({c.name, c.path, it->second.reason});
-            res.failed++;
-          }
-          ready.erase(it);
-          next_write++;
+      // One worker at a time is the writer: it appends every result that is next in order, outside the lock,
+      // while the others go on computing.
+      if (writing) continue;
+      writing = true;
+      for (auto it = ready.find(next_write); !error && it != ready.end(); it = ready.find(next_write)) {
+        ClipResult out = std::move(it->second);
+        ready.erase(it);
+        const PrepClip& c = clips[todo[next_write]];
+        lock.unlock();
+        try {
+          if (out.reason.empty()) writer.append(c.name, out.logmel.data(), out.labels.data(), c.path);
+        } catch (...) {
+          lock.lock();
+          if (!error) error = std::current_exception();
+          break;
         }
-      } catch (...) {
-        if (!error) error = std::current_exception();
+        lock.lock();
+        if (out.reason.empty()) {
+          res.written++;
+        } else {
+          res.failures.push_back({c.name, c.path, out.reason});
+          res.failed++;
+        }
+        next_write++;
+        cv.notify_all();
       }
+      writing = false;
       cv.notify_all();
     }
   };
@@ -313,6 +327,13 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
     res.report_path = report;
   } else {
     fs::remove(report);  // from an earlier run whose failures are now fixed
+  }
+  if (res.failed > 0 && res.written + res.skipped == 0) {  // e.g. a wrong --audio-dir: not worth an empty file
+    writer_ptr.reset();
+    fs::remove(partial);
+    const PrepFailure& f = res.failures.front();
+    user_error(cfg.output, ": none of the ", res.failed, " clips could be read (all are listed in ", report,
+               "; the first: ", f.path, ": ", f.reason, ")");
   }
   if (!(cfg.strict && res.failed > 0)) {
     writer.finish();

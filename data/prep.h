@@ -64,8 +64,8 @@ struct PrepResult {
 };
 
 // Runs the job list. h5 is the PANNs source when the clips have h5_index >= 0. UserError for problems that
-// concern the whole run (output not writable, a .partial from another front end); per-clip problems are
-// failures in the result, never exceptions.
+// concern the whole run (output not writable, a .partial from another front end, not a single clip readable:
+// then no output is left, only the report); per-clip problems are failures in the result, never exceptions.
 PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile* h5, const PrepConfig& cfg);
 
 }  // namespace engine::data

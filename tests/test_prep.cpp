@@ -298,6 +298,17 @@ TEST_CASE("prep from an official-format segments CSV and a folder of Y<YTID> aud
     std::sort(want.begin(), want.end());
     CHECK(label_indices(y.data(), 527) == want);
   }
+  // a folder without any of the audio (a wrong --audio-dir): an error, and no output file
+  fs::create_directories(dir / "empty");
+  fs::path none = dir / "none.h5";
+  CHECK_THROWS_WITH(run_prep(clips_from_segments(segs, (dir / "empty").string(), 527), nullptr, config(none, 2, false)),
+                    none.string() + ": none of the 4 clips could be read (all are listed in " + none.string() +
+                        ".failed.tsv; the first: " + (dir / "empty" / "Y--PJHxphWEs.wav").string() +
+                        ": missing: no audio file Y--PJHxphWEs.* or --PJHxphWEs.* under " + (dir / "empty").string() +
+                        ")");
+  CHECK_FALSE(fs::exists(none));
+  CHECK_FALSE(fs::exists(none.string() + ".partial"));
+  CHECK(read_tsv(none.string() + ".failed.tsv").size() == 5);
   CHECK_THROWS_WITH(clips_from_segments(segs, (dir / "nope").string(), 527),
                     (dir / "nope").string() + ": not a directory (the folder of the segments' audio)");
 }
