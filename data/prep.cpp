@@ -1,5 +1,6 @@
 #include "data/prep.h"
 
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,11 +39,6 @@ std::vector<uint8_t> multi_hot(const std::vector<int>& labels, int num_classes) 
     y[size_t(k)] = 1;
   }
   return y;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower((unsigned char)c));
-  return s;
 }
 
 std::string format_duration(double s) {
@@ -156,8 +152,9 @@ std::vector<PrepClip> clips_from_segments(const SegmentList& segments, const std
   const int num_ext = int(std::size(kAudioExtensions));
   for (const auto& entry : fs::recursive_directory_iterator(audio_dir, fs::directory_options::skip_permission_denied)) {
     if (!entry.is_regular_file()) continue;
-    std::string ext = lower(entry.path().extension().string());
-    int rank = int(std::find(kAudioExtensions, kAudioExtensions + num_ext, ext) - kAudioExtensions);
+    std::string ext = entry.path().extension().string();
+    int rank = 0;
+    while (rank < num_ext && strcasecmp(ext.c_str(), kAudioExtensions[rank]) != 0) ++rank;
     if (rank == num_ext) continue;
     std::pair<int, std::string> cand{rank, entry.path().string()};
     auto [it, inserted] = files.emplace(entry.path().stem().string(), cand);

@@ -1,5 +1,7 @@
 // AudioSet metadata parsing: class_labels_indices.csv, the official segment CSVs (counts from their headers and
 // from Google's release notes), and manifests by display name and MID in CSV, JSONL and AST JSON form.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -14,10 +16,17 @@ namespace fs = std::filesystem;
 static const std::string kPrepData = ENGINE_TEST_DATA_DIR "/prep";
 static const std::string kLabels = ENGINE_TEST_DATA_DIR "/../../data/class_labels_indices.csv";
 
+// Scratch space of this process, removed when the tests end.
+static const fs::path kScratch = fs::temp_directory_path() / ("engine_test_audioset_csv_" + std::to_string(getpid()));
+namespace {
+const struct RemoveScratch {
+  ~RemoveScratch() { fs::remove_all(kScratch); }
+} remove_scratch;
+}  // namespace
+
 static std::string write_file(const std::string& name, const std::string& text) {
-  fs::path dir = fs::temp_directory_path() / "engine_test_audioset_csv";
-  fs::create_directories(dir);
-  std::string path = (dir / name).string();
+  fs::create_directories(kScratch);
+  std::string path = (kScratch / name).string();
   std::ofstream(path, std::ios::binary) << text;
   return path;
 }
@@ -47,7 +56,7 @@ TEST_CASE("class_labels_indices.csv: 527 classes, lookup by MID and display name
   CHECK(cl.find("/m/nope") == -1);
 }
 
-TEST_CASE("ClassLabels::parse_list mixes MIDs and names, names with commas, ';' separators", "[prep]") {
+TEST_CASE("ClassLabels::parse_list mixes MIDs and names, names with commas, semicolon separators", "[prep]") {
   ClassLabels cl = read_class_labels(kLabels);
   CHECK(cl.parse_list("/m/09x0r,/t/dd00088", "x") == std::vector<int>{0, cl.find("/t/dd00088")});
   CHECK(cl.parse_list("Male speech, man speaking,Dog", "x") == std::vector<int>{1, cl.find("Dog")});

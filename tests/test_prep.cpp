@@ -3,6 +3,7 @@
 // inputs reported with reasons, resume after an interruption, --strict, and labels/log-mels in the output.
 #include <hdf5.h>
 #include <sndfile.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -24,8 +25,16 @@ namespace fs = std::filesystem;
 
 static const std::string kLabels = ENGINE_TEST_DATA_DIR "/../../data/class_labels_indices.csv";
 
+// Scratch space of this process, removed when the tests end.
+static const fs::path kScratch = fs::temp_directory_path() / ("engine_test_prep_" + std::to_string(getpid()));
+namespace {
+const struct RemoveScratch {
+  ~RemoveScratch() { fs::remove_all(kScratch); }
+} remove_scratch;
+}  // namespace
+
 static fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("engine_test_prep_" + name);
+  fs::path dir = kScratch / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -221,7 +230,7 @@ TEST_CASE("prep resume: an interrupted run continues to the same file as an unin
   CHECK(run_prep(clips, nullptr, config(resumed, 3, false)).up_to_date);
 }
 
-TEST_CASE("prep --strict leaves a .partial when clips fail; the next run writes nothing new", "[prep]") {
+TEST_CASE("prep --strict leaves a .partial when clips fail, and the next run writes nothing new", "[prep]") {
   fs::path dir = fresh_dir("strict");
   ClassLabels classes = read_class_labels(kLabels);
   write_audio(dir / "ok1.wav", 32000, 1, 1.0, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 500);
