@@ -158,9 +158,10 @@ TEST_CASE("logmel: 44.1 kHz stereo file after mixdown + resampling is close to t
 
   const std::vector<float> ours = logmel_of(load_clip(kDir + "stereo44k.flac", FrontEndConfig{}));
   // The two resamplers differ (docs/frontend.md): torchaudio's windowed sinc (width 6, rolloff 0.99)
-  // lets through aliases of 16-22 kHz content at roughly -40 dB and droops above ~9 kHz (0.06 dB at
-  // 11 kHz, 0.7 dB at 12-14 kHz); soxr HQ is flat to 14.6 kHz and rejects aliases by ~120 dB. The file
-  // has an 18 kHz tone and a chirp to 20 kHz, so quiet bins differ by dBs. Asserted, from measurement:
+  // droops above ~9 kHz (0.06 dB at 11 kHz, 0.7 dB at 12-14 kHz) and lets content above 16 kHz alias
+  // (an 18 kHz tone: -17 dB at 14 kHz, -64 dB at 5.9 kHz); soxr HQ is flat to 14.6 kHz and rejects
+  // aliases by > 120 dB. The file has an 18 kHz tone and a chirp to 20 kHz, so quiet bins differ by
+  // dBs. Asserted, from measurement (0.104 / 3.81 / 0 dB):
   //   strong values (within 40 dB of their frame's loudest mel bin) in mel bins 0..117 (below 11 kHz)
   //   of frames 0..97 (before the content's end at frame 100, where the filters' tails differ): 0.15 dB;
   //   every value of mel bins 0..117: 4.5 dB; the zero padding after the content: -100 dB in both.
