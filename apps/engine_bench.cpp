@@ -8,7 +8,13 @@
 // untimed forward. Times are the median and minimum over --iters runs after --warmup runs; CUDA runs are
 // synchronised before the clock stops. GFLOP/s counts 2 flops per in-bounds multiply-add (forward), twice
 // that for the backward (dx and dw); the construction has no such count and shows "-".
+//
+// --only loader: samples/s of data::Loader (read float16 -> float, optional augmentation, normalisation, batch
+// assembly) over a spectrogram file (--data), for each --workers count; --synthetic N first writes N random
+// clips at the paper's front end (128 x 1001, float16, 527 classes) into --data and reports the write rate.
+// docs/spectrogram-hdf5.md records the numbers.
 #include <omp.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -18,8 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "data/loader.h"
+#include "data/spectrogram_h5.h"
 #include "engine/autograd.h"
 #include "engine/init.h"
+#include "engine/rng.h"
 #include "ops/dcls_construct.h"
 #include "ops/depthwise_conv2d.h"
 
@@ -134,6 +143,80 @@ void bench_device(const BenchConfig& c, Device dev) {
          time_runs(layer, [&] { autograd::backward({y}, {dy}); }, c.warmup, c.iters, dev), 2 * dw_flops);
 }
 
+struct LoaderBenchConfig {
+  std::string data;
+  int64_t synthetic = 0;
+  std::vector<int> workers{1, 2};
+  int batch = 32, epochs = 2;
+  bool augment = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// CPU seconds of all threads of this process (user + system): on a shared machine a steadier measure of the
+// work per sample than the wall clock.
+double process_cpu_seconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// N clips of dB-like noise in [-100, 20) and ~1% positive labels, written as the preprocessing tool would.
+void write_synthetic(const std::string& path, int64_t n) {
+  const data::FrontEndConfig fe;  // the paper's: 128 mels x 1001 frames
+  const int K = 527;
+  const int64_t MT = int64_t(fe.n_mels) * fe.frames();
+  std::vector<float> x(static_cast<size_t>(MT));
+  std::vector<uint8_t> y(K);
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    data::SpectrogramWriter w(path, fe, K, false, false, "engine_bench synthetic clips");
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t k = 0; k < MT; ++k) x[size_t(k)] = -100.0f + 120.0f * philox_uniform(1, uint64_t(i), uint64_t(k));
+      for (int c = 0; c < K; ++c) y[size_t(c)] = philox_uniform(2, uint64_t(i), uint64_t(c)) < 0.01f;
+      w.append("synthetic" + std::to_string(i), x.data(), y.data(), "synthetic");
+    }
+    w.finish();
+  }
+  std::printf("wrote %lld synthetic clips (%d x %d float16) to %s: %.1f clips/s (incl. drawing the noise)\n",
+              (long long)n, fe.n_mels, fe.frames(), path.c_str(), double(n) / seconds_since(t0));
+}
+
+void bench_loader(const LoaderBenchConfig& c) {
+  USER_CHECK(!c.data.empty(), "--only loader needs --data FILE (with --synthetic N to create it)");
+  if (c.synthetic > 0) write_synthetic(c.data, c.synthetic);
+  {
+    const data::SpectrogramReader file(c.data);
+    std::printf("%s: %lld clips of %d x %d %s, %d classes\n", c.data.c_str(), (long long)file.size(),
+                file.front_end().n_mels, file.front_end().frames(), file.float32() ? "float32" : "float16",
+                file.num_classes());
+  }
+  std::printf("%-8s %-7s %-8s %8s %10s %10s %12s %16s\n", "workers", "batch", "augment", "epochs", "batches",
+              "seconds", "samples/s", "cpu ms/sample");
+  for (int workers : c.workers) {
+    data::LoaderConfig lc;
+    lc.path = c.data;
+    lc.batch_size = c.batch;
+    lc.workers = workers;
+    lc.augment = c.augment;
+    data::Loader loader(lc);
+    data::Batch b;
+    int64_t batches = 0, samples = 0;
+    auto t0 = std::chrono::steady_clock::now();  // includes starting the workers and filling the queue
+    const double cpu0 = process_cpu_seconds();
+    for (int e = 0; e < c.epochs; ++e)
+      while (loader.next(b)) {
+        ++batches;
+        samples += b.x.size(0);
+      }
+    const double s = seconds_since(t0), cpu = process_cpu_seconds() - cpu0;
+    std::printf("%-8d %-7d %-8s %8d %10lld %10.3f %12.1f %16.3f\n", workers, c.batch, c.augment ? "yes" : "no",
+                c.epochs, (long long)batches, s, double(samples) / s, 1e3 * cpu / double(samples));
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"engine_bench: times the CPU (and CUDA) depthwise conv and DCLS kernel construction"};
   BenchConfig c{2, 64, 62, 96, 23, 384, 26, 23, 2, 10};
@@ -152,8 +235,24 @@ int run(int argc, char** argv) {
   app.add_option("--threads", threads, "OpenMP threads for the CPU (0: the default)")->check(CLI::NonNegativeNumber);
   app.add_option("--device", device, "cpu, cuda or all (cuda only when a GPU is present)")
       ->check(CLI::IsMember({"all", "cpu", "cuda"}));
+  std::string only = "kernels";
+  LoaderBenchConfig lb;
+  app.add_option("--only", only, "kernels (the DCLS hot spots) or loader (data::Loader throughput)")
+      ->check(CLI::IsMember({"kernels", "loader"}));
+  app.add_option("--data", lb.data, "loader: spectrogram HDF5 file to read");
+  app.add_option("--synthetic", lb.synthetic, "loader: first write this many random 128x1001 clips into --data")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--workers", lb.workers, "loader: worker thread counts to time")->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--loader-batch", lb.batch, "loader: batch size")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", lb.epochs, "loader: epochs timed per worker count")->check(CLI::PositiveNumber);
+  app.add_flag("--augment", lb.augment, "loader: with the training augmentations");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
+  if (only == "loader") {
+    bench_loader(lb);
+    return 0;
+  }
   USER_CHECK(device != "cuda" || cuda_available(), "--device cuda: no CUDA device (or engine built without CUDA)");
 
   std::printf("engine_bench: f32, CPU with %d OpenMP threads, CUDA %s\n", omp_get_max_threads(),

@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -176,32 +177,46 @@ TEST_CASE("spectrogram_h5: float16 round trip within half precision, names, sour
 }
 
 TEST_CASE("spectrogram_h5: float16 rounds to nearest even, keeps subnormals, refuses overflow", "[data][hdf5]") {
-  FrontEndConfig fe = small_front_end();
-  fe.n_mels = 1;
-  fe.clip_samples = 1440;  // T = 10
-  const std::vector<float> in = {1.0f, 1.0f + std::ldexp(1.0f, -11), 1.0f + 3 * std::ldexp(1.0f, -11), 65504.0f,
-                                 -0.0f, std::ldexp(1.0f, -24), 3 * std::ldexp(1.0f, -25), 1e-9f, -2.5f, 65519.0f};
-  const std::vector<float> want = {1.0f, 1.0f, 1.0f + std::ldexp(1.0f, -9), 65504.0f, -0.0f, std::ldexp(1.0f, -24),
-                                   std::ldexp(1.0f, -23), 0.0f, -2.5f, 65504.0f};
-  const std::string path = temp_path("rounding.h5");
-  const std::vector<uint8_t> labels(K, 0);
-  {
-    SpectrogramWriter w(path, fe, K, false, false, "rounding");
-    w.append("a", in.data(), labels.data(), "");
-    std::vector<float> big(in);
-    big[3] = -65520.0f;  // rounds to -inf in float16
-    CHECK_THROWS_WITH(w.append("b", big.data(), labels.data(), ""),
-                      Catch::Contains("'b'") && Catch::Contains("does not fit float16"));
-    w.finish();
-  }
-  SpectrogramReader r(path);
-  REQUIRE(r.size() == 1);
-  std::vector<float> out(in.size());
-  std::vector<uint8_t> y(K);
-  r.read(0, out.data(), y.data());
-  for (size_t k = 0; k < in.size(); ++k) {
-    CHECK(out[k] == want[k]);
-    CHECK(std::signbit(out[k]) == std::signbit(want[k]));
+  const float u = std::ldexp(1.0f, -11);  // half an ulp of 1 in float16
+  const std::vector<float> in = {1.0f, 1.0f + u, 1.0f + 3 * u, 65504.0f, -0.0f, std::ldexp(1.0f, -24),
+                                 3 * std::ldexp(1.0f, -25), 1e-9f, -2.5f, 65519.0f, std::ldexp(1.0f, -14), -0.1f};
+  const std::vector<float> want = {1.0f, 1.0f, 1.0f + 4 * u, 65504.0f, -0.0f, std::ldexp(1.0f, -24),
+                                   std::ldexp(1.0f, -23), 0.0f, -2.5f, 65504.0f, std::ldexp(1.0f, -14),
+                                   -0.0999755859375f};
+  // Conversions go 8 at a time (F16C) with a scalar tail: clips of 12 values in both orders put every value
+  // through the vector path, clips of 4 put every value through the scalar one.
+  for (int T : {12, 4}) {
+    for (bool reversed : {false, true}) {
+      FrontEndConfig fe = small_front_end();
+      fe.n_mels = 1;
+      fe.clip_samples = (T - 1) * fe.hop;
+      std::vector<float> x = in, x_want = want;
+      if (reversed) {
+        std::reverse(x.begin(), x.end());
+        std::reverse(x_want.begin(), x_want.end());
+      }
+      const std::string path = temp_path("rounding.h5");
+      const std::vector<uint8_t> labels(K, 0);
+      {
+        SpectrogramWriter w(path, fe, K, false, false, "rounding");
+        for (size_t c = 0; c < x.size() / size_t(T); ++c)
+          w.append("clip" + std::to_string(c), x.data() + c * size_t(T), labels.data(), "");
+        std::vector<float> big(x.begin(), x.begin() + T);
+        big[1] = -65520.0f;  // rounds to -inf in float16
+        CHECK_THROWS_WITH(w.append("b", big.data(), labels.data(), ""),
+                          Catch::Contains("'b'") && Catch::Contains("-65520 does not fit float16"));
+        w.finish();
+      }
+      SpectrogramReader r(path);
+      REQUIRE(r.size() == int64_t(x.size()) / T);
+      std::vector<float> out(x.size());
+      std::vector<uint8_t> y(K);
+      for (int64_t c = 0; c < r.size(); ++c) r.read(c, out.data() + c * T, y.data());
+      for (size_t k = 0; k < x.size(); ++k) {
+        CHECK(out[k] == x_want[k]);
+        CHECK(std::signbit(out[k]) == std::signbit(x_want[k]));
+      }
+    }
   }
 }
 
@@ -422,6 +437,26 @@ TEST_CASE("spectrogram_h5: refusals name the file and the problem", "[data][hdf5
     const std::string path = write_file("incomplete.h5", 1, false);
     set_attr_int(path, "complete", 0);
     CHECK_THROWS_WITH(SpectrogramReader(path), Catch::Contains(path) && Catch::Contains("incomplete"));
+  }
+  SECTION("fixed-length clip names (HDF5 cannot convert them) are refused at open") {
+    const std::string path = write_file("fixed_names.h5", 2, false);
+    {
+      auto lock = hdf5_lock();
+      hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+      REQUIRE(H5Ldelete(f, "clip_names", H5P_DEFAULT) >= 0);
+      hid_t t = H5Tcopy(H5T_C_S1);
+      H5Tset_size(t, 20);
+      const hsize_t n[1] = {2};
+      hid_t space = H5Screate_simple(1, n, nullptr);
+      hid_t ds = H5Dcreate2(f, "clip_names", t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      REQUIRE(ds >= 0);
+      H5Dclose(ds);
+      H5Sclose(space);
+      H5Tclose(t);
+      H5Fclose(f);
+    }
+    CHECK_THROWS_WITH(SpectrogramReader(path),
+                      Catch::Equals(path + ": dataset clip_names must hold variable-length strings"));
   }
   SECTION("an HDF5 file of another kind") {
     const std::string path = temp_path("other.h5");

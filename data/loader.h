@@ -1,0 +1,84 @@
+// Training/evaluation loader over a spectrogram HDF5 file (data/spectrogram_h5.h).
+//   - order: per epoch, a permutation drawn from (seed, epoch) with Philox (engine/rng.h), identical on every
+//     rank, then sharded like torch's DistributedSampler: drop_last gives each rank floor(N/W) clips (the
+//     tail of the permutation is dropped), otherwise the permutation is padded by wrapping to ceil(N/W)*W
+//     clips; rank r takes positions r, r+W, r+2W, ... Batches of batch_size; drop_last drops a short last one.
+//   - per clip: dB log-mel read (float16/32 -> float), augment_clip (when cfg.augment, key = epoch*2^32 + clip
+//     index), then (x - mean) / stddev as torchvision's Normalize.
+//   - workers threads build whole batches ahead of next(), at most prefetch_batches ahead; a batch depends only
+//     on (seed, epoch, batch number), never on thread timing. workers = 0 builds in the calling thread.
+// Dimension letters: B batch, M mel bins, T frames, K classes, N clips in the file, W world size.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "data/augment.h"
+#include "data/spectrogram_h5.h"
+#include "engine/tensor.h"
+
+namespace engine::data {
+
+struct LoaderConfig {
+  std::string path;
+  int batch_size = 32;
+  bool shuffle = true;
+  bool drop_last = true;  // both the sampler's (floor(N/W) per rank) and the batcher's (no short last batch)
+  uint64_t seed = 0;
+  int rank = 0, world_size = 1;
+  int workers = 2;
+  int prefetch_batches = 4;
+  float mean = -18.2696f, stddev = 30.5735f;  // recipe.md D.2 step 8
+  bool augment = false;
+  AugmentConfig augment_cfg;
+};
+
+struct Batch {
+  Tensor x;  // (B, M, T, 1) f32 CPU, normalised
+  Tensor y;  // (B, K) f32 CPU, 0/1
+  std::vector<int64_t> indices;  // (B) clip indices in the file
+  int64_t epoch = 0;
+};
+
+// Where the loader stands: next() returns batch `position` of `epoch` next. position == batches_per_epoch()
+// means the epoch is done (the next call returns false and moves to epoch + 1).
+struct LoaderState {
+  int64_t epoch = 0;
+  int64_t position = 0;
+  uint64_t seed = 0;
+};
+void to_json(nlohmann::json& j, const LoaderState& s);
+void from_json(const nlohmann::json& j, LoaderState& s);
+
+// The permutation of [0, n) for an epoch: Fisher-Yates driven by Philox(seed, epoch).
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+// The clip indices that `rank` of `world` visits in `epoch`, in order (DistributedSampler semantics).
+std::vector<int64_t> shard_indices(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, bool drop_last, int rank,
+                                   int world);
+
+class Loader {
+ public:
+  explicit Loader(const LoaderConfig& cfg);  // opens the file; UserError on a bad file or configuration
+  ~Loader();                                 // stops and joins the workers, also mid-epoch
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // The next batch; false at the end of an epoch (the next call starts the next epoch). A worker's error
+  // (e.g. NaN in a clip) is rethrown here, when its batch is due.
+  bool next(Batch& out);
+  int64_t batches_per_epoch() const;
+  int64_t samples_per_epoch() const;  // clips this rank visits per epoch (before batch drop_last)
+  LoaderState state() const;
+  // Continues from a saved state: the remaining batches are exactly those the saved run would have produced.
+  void restore(const LoaderState& s);
+  const SpectrogramReader& reader() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace engine::data
