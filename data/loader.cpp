@@ -146,7 +146,7 @@ struct Loader::Impl {
     float* x = out.x.data<float>();
     float* y = out.y.data<float>();
     std::vector<uint8_t> labels(static_cast<size_t>(K));
-    const float mean = cfg.mean, stddev = cfg.stddev;  // locals: stores to x cannot alias them (vectorises)
+    const float mean = cfg.mean, stddev = cfg.stddev;  // locals: no reload after each store to x
     for (int64_t b = 0; b < B; ++b) {
       const int64_t i = out.indices[size_t(b)];
       float* xb = x + b * M * T;  // (M, T) dB
@@ -181,10 +181,11 @@ struct Loader::Impl {
   }
 
   // Keeps the tensors of a batch about to be overwritten when nothing else refers to them (no copy of the
-  // handle, no view of the storage), for build() to fill again.
+  // handle, no view of the storage) and the caller left no autograd state on them, for build() to fill again.
   void recycle(Batch& old) {
     auto sole = [](const Tensor& t) {
-      return t.defined() && t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1;
+      return t.defined() && t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1 &&
+             !t.requires_grad() && !t.impl().grad;
     };
     if (!sole(old.x) || !sole(old.y)) return;
     std::lock_guard<std::mutex> lock(mu);

@@ -1,6 +1,6 @@
 // Loader (data/loader.h) over a small spectrogram file (N 23 clips, M 4, T 5, K 3, float32 so values are exact):
 // determinism across worker counts, per-epoch order, save/restore mid-epoch, DistributedSampler sharding,
-// batch drop_last, normalisation, augmentation key, worker errors, shutdown mid-epoch.
+// batch drop_last, normalisation, augmentation key, worker errors, shutdown mid-epoch, buffer reuse.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -290,4 +290,19 @@ TEST_CASE("loader: destruction mid-epoch stops the workers", "[data][loader]") {
   }  // joined here with prefetched batches pending; the test hanging or crashing is the failure
   Loader untouched(config(2));  // never started
   CHECK(untouched.state().position == 0);
+}
+
+TEST_CASE("loader: a batch the caller still holds is never reused for later batches", "[data][loader]") {
+  for (int workers : {0, 2}) {
+    Loader loader(config(workers, 1));
+    Batch b;
+    REQUIRE(loader.next(b));
+    const Tensor kept = b.x;  // a second handle: the loader must not recycle this storage
+    const auto kept_values = kept.to_vector<float>();
+    const int64_t kept_clip = b.indices[0];
+    for (int k = 0; k < 10; ++k) REQUIRE(loader.next(b));
+    CHECK(kept.to_vector<float>() == kept_values);
+    const LoaderConfig c = config(workers, 1);
+    CHECK(kept_values[1] == (value(kept_clip, 1) - c.mean) / c.stddev);
+  }
 }
