@@ -78,10 +78,11 @@ class FileSource:
         return Item(x, prov, [self.cls["label_indices"]] + _extra_paths(self.cls, shown, ctx.labels), [md5])
 
     def draw(self, ctx, rng):
-        """A random file of at least 0.1 s (after silence trimming), or None."""
+        """A random file of at least 0.1 s after silence trimming and not digitally silent (peak > -60 dBFS; some
+        prompt sets hold silence files), or None."""
         for _ in range(8):
             it = self.item(ctx, int(rng.integers(0, len(self.files))))
-            if len(it.x) >= 0.1 * audio.SAMPLE_RATE:
+            if len(it.x) >= 0.1 * audio.SAMPLE_RATE and np.abs(it.x).max() > 1e-3:
                 return it
         return None
 
@@ -214,7 +215,8 @@ class EspeakSource(_BankSource):
         args = render.espeak_args(self.args_rng(ctx, k))
         key = f"espeak|{ctx.tools['espeak-ng']}|{sorted(args.items())}"
         x = ctx.stems.get(key, lambda: render.espeak(args))
-        prov = {"generator": "espeak-ng", "version": ctx.tools["espeak-ng"], **args, "licence": licence_for("espeak-ng")}
+        prov = {"generator": "espeak-ng", "version": ctx.tools["espeak-ng"], **args,
+                "licence": licence_for("espeak-ng")}
         return Item(x, prov, [self.cls["label_indices"]], [])
 
 

@@ -46,7 +46,8 @@ CORE_TOOLS = ("sox", "fluidsynth", "espeak-ng", "text2wave")
 # Versions the catalog was measured with (Debian 12); another version is used with a warning.
 TESTED_VERSIONS = {
     "fluid-soundfont-gm": "3.1-5.3", "timgm6mb-soundfont": "1.3-5", "hydrogen-drumkits": "2017.09.19~dfsg-1",
-    "avldrums.lv2-soundfont": "0.5.2-2", "sonic-pi-samples": "3.2.2~repack-8", "tuxpaint-stamps-default": "2022.06.04-1",
+    "avldrums.lv2-soundfont": "0.5.2-2", "sonic-pi-samples": "3.2.2~repack-8",
+    "tuxpaint-stamps-default": "2022.06.04-1",
     "gcompris-qt-data": "3.1-2", "bucklespring-data": "1.4.0-2", "minetest-data": "5.6.1+dfsg+~1.9.0mt8+dfsg-2",
 }
 
@@ -122,6 +123,11 @@ LICENCES = {
     "sonic-pi-samples": "CC0-1.0 (freesound; sources in samples/README.md)",
     "sound-theme-freedesktop": "CC-BY-SA-3.0",
     "tuxpaint-stamps-default": "GPL-2 (Tux Paint)",
+    "widelands-data": "GPL-2+ (Widelands)",
+    "megaglest-data": "CC-BY-SA-3.0 (MegaGlest)",
+    "supertux-data": "GPL-3+ (SuperTux)",
+    "lincity-ng-data": "GPL-2+ (LinCity-NG)",
+    "freeciv-data": "GPL-2+ (Freeciv)",
     "espeak-ng": "GPL-3+ (espeak-ng; synthetic speech)",
     "festival": "festival: X11-style; voices festvox-kallpc16k / festvox-us-slt-hts: free (see their copyright)",
 }

@@ -9,14 +9,16 @@ def parse(argv):
         prog="make_demo_dataset",
         description="Build the debset-v1 demo dataset: 10 s, 32 kHz clips mixed from recordings in Debian packages, "
                     "labelled with AudioSet classes, written in the official AudioSet formats "
-                    "(Y<YTID>.wav, segments CSV) plus meta.jsonl with every event's provenance. See docs/demo-dataset.md.")
+                    "(Y<YTID>.wav, segments CSV) plus meta.jsonl with every event's provenance. "
+                    "See docs/demo-dataset.md.")
     p.add_argument("--out", help="output folder (created atomically; must not exist unless --force)")
     p.add_argument("--cache", default=os.path.join("~", ".cache", "dcls-engine", "debian"),
                    help="package and render cache (default ~/.cache/dcls-engine/debian)")
     p.add_argument("--seed", type=int, default=0, help="everything is a function of the seed (default 0)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--tiny", action="store_true",
-                      help="CI size: 12 train + 4 held-out + 4 val clips from 2 small packages (24 MB), sox and espeak-ng")
+                      help="CI size: 12 train + 4 held-out + 4 val clips from 2 small packages (24 MB), "
+                           "sox and espeak-ng")
     size.add_argument("--clips", type=int, default=400,
                       help="train clips (1-2000, default 400); held-out = clips/4, val = 0.15 clips")
     p.add_argument("--extended", action="store_true",

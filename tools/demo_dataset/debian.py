@@ -78,8 +78,10 @@ def ensure_tools(tools, packages_of, allow_install):
     def missing_pkgs(t):
         return [p for p in packages_of[t] if not installed_version(p)]
     todo = sorted({p for t in tools for p in missing_pkgs(t)})
-    if todo and allow_install:
-        apt_install(todo)
+    if todo and allow_install and not apt_install(todo) and _sudo_prefix() is not None:
+        for t in tools:  # one tool at a time, so that one unavailable package does not block the others
+            if missing_pkgs(t):
+                apt_install(missing_pkgs(t))
     found = {}
     for t in tools:
         if shutil.which(t) and not missing_pkgs(t):
@@ -122,7 +124,8 @@ class PackageCache:
         for p in missing:  # one by one, to name the ones that are really unavailable
             r = _run(cmd + [p], cwd=debs)
             if r.returncode != 0 or not self._cached_deb(p):
-                log(f"{p}: apt-get download failed ({(r.stderr.strip().splitlines() or ['?'])[-1]}); skipping its sources")
+                why = (r.stderr.strip().splitlines() or ["?"])[-1]
+                log(f"{p}: apt-get download failed ({why}); skipping its sources")
                 failed.append(p)
         for leftover in glob.glob(os.path.join(debs, "*.deb.*")) + glob.glob(os.path.join(debs, "partial", "*")):
             os.remove(leftover)

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import audio, bank
+from . import audio, bank, render
 from .catalog import BACKGROUND, CLIP_SECONDS, DRUM_PATTERN, REPEATS, SAMPLE_RATE, SPEECH
 
 SPLIT_ID = {"train": 1, "eval": 2, "val": 3}
@@ -109,12 +109,12 @@ def _machine(ctx, src, rng):
     picks = sorted(set(int(k) for k in rng.integers(0, len(src.files), 4)))
     its = [src.item(ctx, k) for k in picks]
     roles = bank.KIT_COMPONENTS[: len(its)]
-    hits, info = bank.render.drum_pattern(rng, set(roles))
-    x, _ = bank.render.compose_hits(hits, {r: [(it.x, it.prov["file"])] for r, it in zip(roles, its)}, rng)
+    hits, info = render.drum_pattern(rng, set(roles))
+    x, _ = render.compose_hits(hits, {r: [(it.x, it.prov["file"])] for r, it in zip(roles, its)}, rng)
     return x, its, info
 
 
-def build_event(ctx, name, sources, side, rng):
+def build_event(ctx, name, sources, rng):
     """(track, [Item], label paths, construction) for one event of class `name`, or None."""
     src = sources[int(rng.integers(0, len(sources)))]
     if isinstance(src, bank.SynthSource):
@@ -167,6 +167,11 @@ def _db(v):
     return 20 * math.log10(max(v, 1e-12))
 
 
+def _labels(paths, label_mode):
+    """Class indices of label paths (leaf + ancestors); "leaf+parent" keeps the last two of each path."""
+    return sorted({i for p in paths for i in (p[-2:] if label_mode == "leaf+parent" else p)})
+
+
 def make_clip(ctx, banks, split, index, label_mode, attempt=0):
     """(int16-ready float32 signal (N,), clip metadata, dither rng); retries with a new attempt number when no
     event survives the label rule."""
@@ -182,20 +187,21 @@ def make_clip(ctx, banks, split, index, label_mode, attempt=0):
     ir = audio.room_ir(rng, rt60) if rt60 else None
     events, dropped = [], []
     for name in chosen:
-        ev = build_event(ctx, name, banks[side][name], side, rng)
+        ev = build_event(ctx, name, banks[side][name], rng)
         if ev is None:
             dropped.append({"class": name, "reason": "no usable source file"})
             continue
         x, its, paths, info = ev
         aug = {}
-        if name not in SPEECH and "signal" not in its[0].prov and rng.random() < 0.3:
-            # recorded and rendered sounds only: the exact signals keep their frequencies
+        background = name in BACKGROUND
+        if name not in SPEECH and not background and "signal" not in its[0].prov and rng.random() < 0.3:
+            # recorded and rendered foreground sounds only: exact signals keep their frequencies, backgrounds
+            # their full 10 s
             x, factor = audio.resample(x, 1.0 / rng.uniform(0.9, 1.1))
             aug["speed"] = round(1.0 / factor, 3)
         if rng.random() < 0.3:
             aug["lowpass_hz"] = round(float(rng.uniform(3500, 14000)))
             x = audio.band_limit(x, 0, aug["lowpass_hz"])
-        background = name in BACKGROUND
         if not background:
             x = audio.fade(x[:N], rng)
             pad = np.zeros(int(0.05 * SAMPLE_RATE), dtype=np.float32)
@@ -240,15 +246,11 @@ def make_clip(ctx, banks, split, index, label_mode, attempt=0):
     if peak > 10 ** (-1 / 20):
         scale *= 10 ** (-1 / 20) / peak
     mix *= scale
-    paths = [p for e in kept for p in e["paths"]]
-    if label_mode == "leaf+parent":
-        paths = [p[-2:] for p in paths]
-    labels = sorted({i for p in paths for i in p})
     meta = {
-        "labels": labels,
+        "labels": _labels([p for e in kept for p in e["paths"]], label_mode),
         "events": [{
             "class": e["name"],
-            "labels": sorted({i for p in e["paths"] for i in (p[-2:] if label_mode == "leaf+parent" else p)}),
+            "labels": _labels(e["paths"], label_mode),
             "onset_s": _sec(e["onset"]), "duration_s": _sec(len(e["x"])), "active_s": round(e["active_s"], 2),
             "level_dbfs": round(e["target"] + _db(scale), 1), "construction": e["info"], "augment": e["aug"],
             "sources": [s for it in e["items"] for s in it.prov.get("parts", [it.prov])],

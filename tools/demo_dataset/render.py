@@ -202,7 +202,9 @@ def compose_hits(hits, samples_of, rng, length_extra=1.5):
 # ---------------------------------------------------------------------------------------------- speech
 
 ESPEAK_VOICES = ("en-us", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "sv", "cs", "fi", "hu", "el", "tr")
-ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
+# Variants without "breath": espeak-ng 1.51 draws breath noise from the C library's rand(), whose sequence depends
+# on what else in the process called it (seen once as a different render of the same utterance).
+ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f4")
 FESTIVAL_VOICES = ("voice_kal_diphone", "voice_cmu_us_slt_arctic_hts")
 _WORDS = ("the quick brown fox jumps over a lazy dog while seven small birds sing near the old river bank and "
           "children count apples under green trees before rain starts in the quiet evening light").split()
@@ -296,7 +298,8 @@ def synth(name, side, rng, seconds):
         spec = (rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1))
         f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
         spec /= np.sqrt(np.maximum(f, 20.0))  # 1/f power
-        return np.fft.irfft(spec, n), {}
+        x = np.fft.irfft(spec, n)
+        return x * (0.3 / np.sqrt(np.mean(x ** 2))), {}
     if name == "dial_tone":  # NANP 350+440 Hz (train) / UK 350+450 Hz (eval), continuous
         freqs = (350, 440) if side == "train" else (350, 450)
         return _tone(freqs, n, rng), {"freqs_hz": freqs}
