@@ -1,8 +1,8 @@
 """The event-class catalog (spec/data.md sections 5-6): classes, their AudioSet labels, their train and held-out
 sources, and the rules the mixer needs (background / drum-pattern / speech roles, pitch ranges, licences).
 
-debian_sound_sources.json and class_labels_indices.csv are byte-identical copies of shared/audioset/ so the tool
-works without that folder. Deliberate differences from the JSON are kept here, each with its reason:
+debian_sound_sources.json is a byte-identical copy of shared/audioset/ so the tool works without that folder;
+the class list is the engine's own data/class_labels_indices.csv (the one engine_prep reads). Deliberate differences from the JSON are kept here, each with its reason:
   * SOURCE_FIXES: the minetest `fire_*.ogg` glob also matches `fire_extinguish_flame*` (a hiss) and
     `fire_flint_and_steel` (a scrape), which are not Crackle; they are excluded.
   * the npm piano source is skipped (npm is not reachable from build machines, spec/data.md 5.1).
@@ -14,7 +14,7 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CATALOG_PATH = os.path.join(HERE, "debian_sound_sources.json")
-CLASS_LABELS_PATH = os.path.join(HERE, "class_labels_indices.csv")
+CLASS_LABELS_PATH = os.path.join(HERE, "..", "..", "data", "class_labels_indices.csv")
 
 SAMPLE_RATE = 32000
 CLIP_SECONDS = 10.0
