@@ -26,6 +26,7 @@
 
 #include "data/loader.h"
 #include "data/spectrogram_h5.h"
+#include "engine/app_main.h"
 #include "engine/autograd.h"
 #include "engine/init.h"
 #include "engine/rng.h"
@@ -265,11 +266,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "engine_bench: %s\n", e.what());
-    return 2;
-  }
-}
+int main(int argc, char** argv) { return engine::run_app("engine_bench", run, argc, argv); }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "engine/app_main.h"
 #include "engine/autograd.h"
 #include "engine/safetensors.h"
 #include "models/audio_model.h"
@@ -121,14 +122,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "engine_models: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "engine_models: internal error: %s\n", e.what());
-    return 3;
-  }
-}
+int main(int argc, char** argv) { return engine::run_app("engine_models", run, argc, argv); }

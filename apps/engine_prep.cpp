@@ -11,6 +11,7 @@
 #include "data/audioset_csv.h"
 #include "data/panns_h5.h"
 #include "data/prep.h"
+#include "engine/app_main.h"
 #include "engine/check.h"
 
 using namespace engine;
@@ -140,14 +141,4 @@ static int run(int argc, char** argv) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "engine_prep: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "engine_prep: internal error: %s\n", e.what());
-    return 3;
-  }
-}
+int main(int argc, char** argv) { return engine::run_app("engine_prep", run, argc, argv); }

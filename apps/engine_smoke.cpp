@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "engine/adamw.h"
+#include "engine/app_main.h"
 #include "engine/autograd.h"
 #include "engine/init.h"
 #include "models/tiny_convnet.h"
@@ -71,14 +72,4 @@ static int run(int argc, char** argv) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "engine_smoke: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "engine_smoke: internal error: %s\n", e.what());
-    return 3;
-  }
-}
+int main(int argc, char** argv) { return engine::run_app("engine_smoke", run, argc, argv); }
