@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "data/logmel.h"
 #include "engine/check.h"
 #include "engine/rng.h"
 
@@ -34,26 +35,6 @@ void validate(const AugmentConfig& cfg) {
                  cfg.f_max <= cfg.sample_rate / 2,
              "augmentation: front end needs n_fft >= 2 and 0 <= f_min < f_max <= sample_rate/2, got n_fft ",
              cfg.n_fft, ", sample_rate ", cfg.sample_rate, ", f_min ", cfg.f_min, ", f_max ", cfg.f_max);
-}
-
-// HTK mel scale, as torchaudio's MelScale (mel_scale="htk").
-double hz_to_mel(double f) { return 2595.0 * std::log10(1.0 + f / 700.0); }
-double mel_to_hz(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); }
-
-// The M + 2 filter corner frequencies f_pts: evenly spaced in mel from f_min to f_max. Filter m rises from
-// f_pts[m] to f_pts[m + 1] (its centre) and falls to f_pts[m + 2].
-std::vector<double> mel_points(const AugmentConfig& cfg, int M) {
-  const double lo = hz_to_mel(cfg.f_min), hi = hz_to_mel(cfg.f_max);
-  std::vector<double> f(M + 2);
-  for (int i = 0; i < M + 2; ++i) f[i] = mel_to_hz(lo + (hi - lo) * i / (M + 1));
-  return f;
-}
-
-// torchaudio's triangular filter weight of linear bin frequency fk in mel filter m (norm=None).
-double filter_weight(const std::vector<double>& fp, int m, double fk) {
-  const double up = (fk - fp[m]) / (fp[m + 1] - fp[m]);
-  const double down = (fp[m + 2] - fk) / (fp[m + 2] - fp[m + 1]);
-  return std::max(0.0, std::min(up, down));
 }
 
 }  // namespace
@@ -140,13 +121,14 @@ void speed_perturb(float* x, int M, int T, const AugmentConfig& cfg, double rate
   // f_m) holds the input's content at f_m * rate: fractional input row pos[m] (clamped to the mel range).
   std::vector<int64_t> row0(M);
   std::vector<float> frac(M, 0.f);
-  const std::vector<double> fp = mel_points(cfg, M);
-  const double mel_step = (hz_to_mel(cfg.f_max) - hz_to_mel(cfg.f_min)) / (M + 1);
+  const std::vector<double> fp = mel_corner_frequencies(M, cfg.f_min, cfg.f_max);  // (M + 2)
+  const double mel_step = (hz_to_mel_htk(cfg.f_max) - hz_to_mel_htk(cfg.f_min)) / (M + 1);
   for (int m = 0; m < M; ++m) {
     double pos = m;
     if (cfg.speed_scale_freq) {
       const double fc = fp[m + 1];
-      pos = m + 2595.0 * std::log10((700.0 + fc * rate) / (700.0 + fc)) / mel_step;  // exact m at rate 1
+      // hz_to_mel_htk(fc * rate) - hz_to_mel_htk(fc) in a form that is exactly 0 at rate 1.
+      pos = m + 2595.0 * std::log10((700.0 + fc * rate) / (700.0 + fc)) / mel_step;
       pos = std::min(std::max(pos, 0.0), double(M - 1));
     }
     row0[m] = std::min(int64_t(pos), int64_t(M - 1));
@@ -180,12 +162,11 @@ void erase_band(float* x, int M, int T, const AugmentConfig& cfg, int64_t top, i
                top, ", ", h, ", ", left, ", ", w, ") outside (", N, ", ", T, ")");
   // Mel filter m keeps the fraction kept[m] of its weight (assuming a flat spectrum under the filter, the
   // fraction of its power); fully covered filters become zero power, i.e. silence.
-  const std::vector<double> fp = mel_points(cfg, M);
-  const double bin_hz = double(cfg.sample_rate / 2) / (N - 1);  // torch.linspace(0, sr // 2, N)
+  const std::vector<double> fb = mel_filter_bank(cfg.sample_rate, cfg.n_fft, M, cfg.f_min, cfg.f_max);  // (N, M)
   for (int m = 0; m < M; ++m) {
     double total = 0, kept = 0;
     for (int k = 0; k < N; ++k) {
-      const double fw = filter_weight(fp, m, k * bin_hz);
+      const double fw = fb[size_t(k) * M + m];
       total += fw;
       if (k < top || k >= top + h) kept += fw;
     }

@@ -28,9 +28,6 @@ std::string shortest(double v) {
   return std::string(buf, r.ptr);
 }
 
-double hz_to_mel(double f) { return 2595.0 * std::log10(1.0 + f / 700.0); }
-double mel_to_hz(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); }
-
 // FFTW buffers, one pair per compute call (each thread its own).
 struct FftwBuffers {
   double* in;            // (n_fft) windowed frame
@@ -62,6 +59,34 @@ bool FrontEndConfig::operator==(const FrontEndConfig& o) const {
          n_mels == o.n_mels && f_min == o.f_min && f_max == o.f_max && amin == o.amin;
 }
 
+double hz_to_mel_htk(double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); }
+double mel_to_hz_htk(double mel) { return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0); }
+
+std::vector<double> mel_corner_frequencies(int n_mels, double f_min, double f_max) {
+  const int M = n_mels;
+  const double m_min = hz_to_mel_htk(f_min), m_max = hz_to_mel_htk(f_max);
+  std::vector<double> f_pts(M + 2);
+  for (int i = 0; i < M + 2; ++i) f_pts[i] = mel_to_hz_htk(m_min + (m_max - m_min) * i / (M + 1));
+  return f_pts;
+}
+
+std::vector<double> mel_filter_bank(int sample_rate, int n_fft, int n_mels, double f_min, double f_max) {
+  const int F = n_fft / 2 + 1, M = n_mels;
+  // all_freqs = linspace(0, sample_rate // 2, F); a filter's weight is min(rising, falling) slope, floored at 0.
+  const double nyquist = static_cast<double>(sample_rate / 2);
+  const std::vector<double> f_pts = mel_corner_frequencies(M, f_min, f_max);  // (M + 2)
+  std::vector<double> fb(size_t(F) * M);                                      // (F, M)
+  for (int k = 0; k < F; ++k) {
+    const double f = nyquist * k / (F - 1);
+    for (int m = 0; m < M; ++m) {
+      const double rising = (f - f_pts[m]) / (f_pts[m + 1] - f_pts[m]);
+      const double falling = (f_pts[m + 2] - f) / (f_pts[m + 2] - f_pts[m + 1]);
+      fb[size_t(k) * M + m] = std::max(0.0, std::min(rising, falling));
+    }
+  }
+  return fb;
+}
+
 struct LogMel::Plan {
   fftw_plan r2c = nullptr;  // (n_fft) real -> (F) complex, FFTW_ESTIMATE: deterministic, no timing runs
 };
@@ -84,7 +109,7 @@ LogMel::LogMel(const FrontEndConfig& fe) : fe_(fe), plan_(std::make_unique<Plan>
   for (int n = 0; n < N; ++n) window_[n] = 0.5 - 0.5 * std::cos(2.0 * M_PI * n / N);
 
   // Non-zero span of each triangular filter (a contiguous run of bins).
-  const std::vector<double> fb = filter_bank();  // (F, M)
+  const std::vector<double> fb = mel_filter_bank(fe.sample_rate, N, M, fe.f_min, fe.f_max);  // (F, M)
   fb_start_.assign(M, 0);
   fb_count_.assign(M, 0);
   fb_offset_.assign(M, 0);
@@ -111,25 +136,6 @@ LogMel::LogMel(const FrontEndConfig& fe) : fe_(fe), plan_(std::make_unique<Plan>
 LogMel::~LogMel() {
   std::lock_guard<std::mutex> lock(fftw_planner_mutex());
   fftw_destroy_plan(plan_->r2c);
-}
-
-std::vector<double> LogMel::filter_bank() const {
-  const int F = fe_.freq_bins(), M = fe_.n_mels;
-  // all_freqs = linspace(0, sample_rate // 2, F); f_pts = mel^-1(linspace(mel(f_min), mel(f_max), M + 2)).
-  const double nyquist = static_cast<double>(fe_.sample_rate / 2);
-  const double m_min = hz_to_mel(fe_.f_min), m_max = hz_to_mel(fe_.f_max);
-  std::vector<double> f_pts(M + 2);
-  for (int i = 0; i < M + 2; ++i) f_pts[i] = mel_to_hz(m_min + (m_max - m_min) * i / (M + 1));
-  std::vector<double> fb(size_t(F) * M);  // (F, M)
-  for (int k = 0; k < F; ++k) {
-    const double f = nyquist * k / (F - 1);
-    for (int m = 0; m < M; ++m) {
-      const double down = (f - f_pts[m]) / (f_pts[m + 1] - f_pts[m]);
-      const double up = (f_pts[m + 2] - f) / (f_pts[m + 2] - f_pts[m + 1]);
-      fb[size_t(k) * M + m] = std::max(0.0, std::min(down, up));
-    }
-  }
-  return fb;
 }
 
 namespace {

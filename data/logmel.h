@@ -34,6 +34,18 @@ struct FrontEndConfig {
   bool operator!=(const FrontEndConfig& o) const { return !(*this == o); }
 };
 
+// HTK mel scale (torchaudio mel_scale="htk"): mel = 2595 log10(1 + hz / 700), and its inverse.
+double hz_to_mel_htk(double hz);
+double mel_to_hz_htk(double mel);
+
+// The M + 2 filter corner frequencies f_pts in Hz, evenly spaced in mel from f_min to f_max: filter m rises
+// from f_pts[m] to f_pts[m + 1] (its centre) and falls to f_pts[m + 2].
+std::vector<double> mel_corner_frequencies(int n_mels, double f_min, double f_max);
+
+// torchaudio.functional.melscale_fbanks(n_fft/2 + 1, f_min, f_max, n_mels, sample_rate, norm=None, "htk"):
+// the triangular filters' weights of the linear bins at linspace(0, sample_rate // 2, F), (F, M) row-major.
+std::vector<double> mel_filter_bank(int sample_rate, int n_fft, int n_mels, double f_min, double f_max);
+
 class LogMel {
  public:
   // Validates the configuration (UserError naming the bad field) and plans the FFT once.
@@ -51,9 +63,6 @@ class LogMel {
   // D.2 step 5, RandomErasing before the mel scale): wave -> power (F, T); power (F, T) -> out (M, T) dB.
   void power_spectrogram(const float* wave, float* power) const;
   void mel_db(const float* power, float* out) const;
-
-  // torchaudio.functional.melscale_fbanks(F, f_min, f_max, M, sample_rate, norm=None, "htk"): (F, M) row-major.
-  std::vector<double> filter_bank() const;
 
  private:
   struct Plan;
