@@ -2,12 +2,9 @@
 // resampling (libsoxr: length, accuracy on a sine, concurrency) and load_clip's padding.
 #include <catch2/catch.hpp>
 #include <sndfile.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <thread>
@@ -15,24 +12,14 @@
 
 #include "data/audio_io.h"
 #include "engine/check.h"
+#include "tests/harness/temp_dir.h"
 
 using namespace engine;
 using namespace engine::data;
-namespace fs = std::filesystem;
+using test::read_bytes;
+using test::write_bytes;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with its contents.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "engine_audio_XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // Writes interleaved frames (S, C) with libsndfile; format e.g. SF_FORMAT_WAV | SF_FORMAT_PCM_16. 16-bit
 // formats get the samples as int16 k = x * 32768 (libsndfile's own float -> int16 conversion scales by
@@ -62,16 +49,6 @@ std::vector<float> pcm16_ramp(size_t n, int step) {
   return x;
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 // read_audio must throw a UserError that names the path and contains `reason`.
 void expect_user_error(const std::string& path, const std::string& reason) {
   INFO(path);
@@ -90,7 +67,7 @@ void expect_user_error(const std::string& path, const std::string& reason) {
 }  // namespace
 
 TEST_CASE("audio_io: 16-bit stereo WAV is read as the exact channel mean of int16 / 32768", "[audio_io]") {
-  TempDir dir;
+  test::TempDir dir("audio");
   const size_t S = 5000;
   std::vector<float> left = pcm16_ramp(S, 7), right = pcm16_ramp(S, 13), inter(2 * S);
   for (size_t i = 0; i < S; ++i) {
@@ -108,7 +85,7 @@ TEST_CASE("audio_io: 16-bit stereo WAV is read as the exact channel mean of int1
 }
 
 TEST_CASE("audio_io: FLAC AIFF and Ogg/Vorbis decode to the written signal", "[audio_io]") {
-  TempDir dir;
+  test::TempDir dir("audio");
   const size_t S = 16000;
   std::vector<float> x = pcm16_ramp(S, 3);  // lossless formats: exact
   std::vector<float> sine(S);                // lossy Vorbis: close
@@ -131,7 +108,7 @@ TEST_CASE("audio_io: FLAC AIFF and Ogg/Vorbis decode to the written signal", "[a
 }
 
 TEST_CASE("audio_io: missing / empty / non-audio / header-truncated / sample-less files are user errors", "[audio_io]") {
-  TempDir dir;
+  test::TempDir dir("audio");
   expect_user_error(dir.file("missing.wav"), "No such file");
   write_bytes(dir.file("empty.wav"), "");
   expect_user_error(dir.file("empty.wav"), "empty file");
@@ -149,7 +126,7 @@ TEST_CASE("audio_io: missing / empty / non-audio / header-truncated / sample-les
 }
 
 TEST_CASE("audio_io: a WAV cut inside its data is decoded as far as it goes", "[audio_io]") {
-  TempDir dir;
+  test::TempDir dir("audio");
   const std::vector<float> x = pcm16_ramp(1000, 5);
   write_audio(dir.file("full.wav"), x, 1, 32000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
   const std::string full = read_bytes(dir.file("full.wav"));
@@ -168,7 +145,7 @@ TEST_CASE("audio_io: a WAV cut inside its data is decoded as far as it goes", "[
 }
 
 TEST_CASE("audio_io: NaN or infinite samples in a float WAV are user errors", "[audio_io]") {
-  TempDir dir;
+  test::TempDir dir("audio");
   std::vector<float> x(100, 0.25f);
   x[37] = std::numeric_limits<float>::quiet_NaN();
   write_audio(dir.file("nan.wav"), x, 1, 32000, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
@@ -220,7 +197,7 @@ TEST_CASE("audio_io: concurrent resampling gives the sequential results", "[audi
 }
 
 TEST_CASE("audio_io: load_clip resamples, pads and truncates to the clip length", "[audio_io]") {
-  TempDir dir;
+  test::TempDir dir("audio");
   FrontEndConfig fe;
   std::vector<float> x = pcm16_ramp(16000, 9);  // 1 s at 16 kHz
   write_audio(dir.file("short16k.wav"), x, 1, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);

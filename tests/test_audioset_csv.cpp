@@ -1,33 +1,21 @@
 // AudioSet metadata parsing: class_labels_indices.csv, the official segment CSVs (counts from their headers and
 // from Google's release notes), and manifests by display name and MID in CSV, JSONL and AST JSON form.
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <fstream>
 
 #include "data/audioset_csv.h"
 #include "engine/check.h"
+#include "tests/harness/temp_dir.h"
 
 using namespace engine;
 using namespace engine::data;
-namespace fs = std::filesystem;
 
 static const std::string kPrepData = ENGINE_TEST_DATA_DIR "/prep";
 static const std::string kLabels = ENGINE_TEST_DATA_DIR "/../../data/class_labels_indices.csv";
 
-// Scratch space of this process, removed when the tests end.
-static const fs::path kScratch = fs::temp_directory_path() / ("engine_test_audioset_csv_" + std::to_string(getpid()));
-namespace {
-const struct RemoveScratch {
-  ~RemoveScratch() { fs::remove_all(kScratch); }
-} remove_scratch;
-}  // namespace
-
+// Writes `text` to a file `name` in this test program's scratch space (removed when the tests end).
 static std::string write_file(const std::string& name, const std::string& text) {
-  fs::create_directories(kScratch);
-  std::string path = (kScratch / name).string();
-  std::ofstream(path, std::ios::binary) << text;
+  const std::string path = test::process_temp_dir("audioset_csv").file(name);
+  test::write_bytes(path, text);
   return path;
 }
 

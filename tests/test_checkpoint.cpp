@@ -7,11 +7,9 @@
 //     including PyTorch-written checkpoints (tests/data/models) loaded into the other variant;
 //   - a failed load leaves the model unchanged.
 #include <catch2/catch.hpp>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -22,25 +20,13 @@
 #include "engine/check.h"
 #include "engine/safetensors.h"
 #include "models/audio_model.h"
+#include "tests/harness/temp_dir.h"
 
 using namespace engine;
-namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kData = std::string(ENGINE_TEST_DATA_DIR) + "/models";
-
-// A fresh directory under the system temp dir, removed with its contents.
-struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    std::string tmpl = (fs::temp_directory_path() / "engine_ckpt_XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~ScratchDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // The sizes of the committed goldens (tools/gen_model_golden.py SMALL_SIZE, SMALL_CLASSES).
 std::shared_ptr<models::AudioTagger> small_model(const std::string& name, uint64_t seed) {
@@ -133,7 +119,7 @@ bool is_dcls(const std::string& name) { return name.find("_dcls_") != std::strin
 
 TEST_CASE("checkpoint: save_module then load_module into a fresh model restores state and logits", "[checkpoint]") {
   const Tensor x = sample_input();
-  ScratchDir dir;
+  test::TempDir dir("ckpt");
   for (const std::string& name : models::model_names()) {
     INFO("model " << name);
     auto a = small_model(name, 1), b = small_model(name, 2);
@@ -168,7 +154,7 @@ TEST_CASE("checkpoint: save_module then load_module into a fresh model restores 
 
 TEST_CASE("checkpoint: the per-layer duplicate form of shared P/SIG loads, unequal duplicates are rejected",
           "[checkpoint]") {
-  ScratchDir dir;
+  test::TempDir dir("ckpt");
   for (const std::string& name : models::model_names()) {
     if (!is_dcls(name)) continue;
     INFO("model " << name);
@@ -207,7 +193,7 @@ TEST_CASE("checkpoint: the per-layer duplicate form of shared P/SIG loads, unequ
 
 TEST_CASE("checkpoint: num_batches_tracked may be absent from a checkpoint", "[checkpoint]") {
   const Tensor x = sample_input();
-  ScratchDir dir;
+  test::TempDir dir("ckpt");
   for (const std::string name : {"fastvit_audio_sa24", "fastvit_dcls_audio_sa24"}) {
     INFO("model " << name);
     auto a = small_model(name, 1), b = small_model(name, 2);
@@ -238,7 +224,7 @@ TEST_CASE("checkpoint: num_batches_tracked may be absent from a checkpoint", "[c
 }
 
 TEST_CASE("checkpoint: user errors name the key; a failed load changes nothing", "[checkpoint]") {
-  ScratchDir dir;
+  test::TempDir dir("ckpt");
   auto m = small_model("convnext_dcls_audio_tiny", 1);
   const NamedTensors before = snapshot(*m);
   auto edited = [&](const std::string& file, auto&& edit) {

@@ -8,12 +8,12 @@
 
 #include "data/loader.h"
 #include "engine/check.h"
+#include "tests/harness/temp_dir.h"
 
 using namespace engine;
 using namespace engine::data;
 
 namespace spectrogram_test {  // tests/test_spectrogram_h5.cpp
-std::string temp_path(const std::string& name);
 void poke_logmel(const std::string& path, int64_t clip, int64_t k, float value);
 }  // namespace spectrogram_test
 
@@ -38,7 +38,7 @@ float value(int64_t i, int64_t k) { return float(i * 100 + k); }
 uint8_t label(int64_t i, int64_t c) { return uint8_t((i + c) % 2); }
 
 std::string make_file(const std::string& name, int64_t n = N) {
-  const std::string path = spectrogram_test::temp_path(name);
+  const std::string path = test::process_temp_dir("loader").file(name);
   std::filesystem::remove(path);
   SpectrogramWriter w(path, tiny_front_end(), int(K), true, false, "loader test");
   std::vector<float> x(size_t(M * T));

@@ -3,7 +3,6 @@
 // inputs reported with reasons, resume after an interruption, --strict, and labels/log-mels in the output.
 #include <hdf5.h>
 #include <sndfile.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -18,23 +17,19 @@
 #include "data/prep.h"
 #include "data/spectrogram_h5.h"
 #include "engine/check.h"
+#include "tests/harness/temp_dir.h"
 
 using namespace engine;
 using namespace engine::data;
 namespace fs = std::filesystem;
+using test::read_bytes;
+using test::write_bytes;
 
 static const std::string kLabels = ENGINE_TEST_DATA_DIR "/../../data/class_labels_indices.csv";
 
-// Scratch space of this process, removed when the tests end.
-static const fs::path kScratch = fs::temp_directory_path() / ("engine_test_prep_" + std::to_string(getpid()));
-namespace {
-const struct RemoveScratch {
-  ~RemoveScratch() { fs::remove_all(kScratch); }
-} remove_scratch;
-}  // namespace
-
+// A fresh, empty directory in this test program's scratch space (removed when the tests end).
 static fs::path fresh_dir(const std::string& name) {
-  fs::path dir = kScratch / name;
+  fs::path dir = test::process_temp_dir("prep").path / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -55,15 +50,6 @@ static void write_audio(const fs::path& path, int rate, int channels, double sec
     for (int c = 0; c < channels; ++c) x[size_t(i) * channels + c] = float(0.5 * std::sin(2 * M_PI * freq * i / rate));
   REQUIRE(sf_writef_float(f, x.data(), frames) == frames);
   sf_close(f);
-}
-
-static std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-static void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
 }
 
 static std::vector<std::vector<std::string>> read_tsv(const fs::path& path) {
@@ -109,7 +95,7 @@ TEST_CASE("prep from a manifest: WAV/FLAC at mixed rates and channels written, b
   write_audio(dir / "b.flac", 16000, 1, 10.0, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 1000);
   write_audio(dir / "c.wav", 32000, 1, 3.0, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 2000);    // padded to 10 s
   write_audio(dir / "d.flac", 48000, 2, 12.0, SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 300);  // truncated to 10 s
-  std::string wav = file_bytes(dir / "a.wav");
+  std::string wav = read_bytes(dir / "a.wav");
   write_bytes(dir / "cut_data.wav", wav.substr(0, 100000));  // data chunk cut short: decoded as far as it goes
   write_bytes(dir / "cut_header.wav", wav.substr(0, 20));    // not even a whole header
   write_bytes(dir / "empty.wav", "");

@@ -5,44 +5,22 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "engine/safetensors.h"
+#include "tests/harness/temp_dir.h"
 
 using namespace engine;
 namespace fs = std::filesystem;
+using test::read_bytes;
+using test::write_bytes;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with its contents.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "engine_st_XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  size_t entries() const { return size_t(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
-};
 
 void keep_output(const std::string& file) {
   const char* dir = std::getenv("ENGINE_KEEP_TEST_OUTPUT");
   if (!dir || !*dir) return;
   fs::create_directories(dir);
   fs::copy_file(file, fs::path(dir) / fs::path(file).filename(), fs::copy_options::overwrite_existing);
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
 std::string u64le(uint64_t n) {
@@ -77,7 +55,7 @@ Tensor bf16_iota(const Shape& shape, float start, float step) {
 }  // namespace
 
 TEST_CASE("safetensors: round trip of every dtype, 0-dim and empty tensors, metadata", "[safetensors]") {
-  TempDir dir;
+  test::TempDir dir("st");
   NamedTensors in = {
       {"u8", iota<uint8_t>({4, 3}, 250, 1)},            // wraps through 255 -> 0
       {"f32", iota<float>({2, 3, 5}, -1.25, 0.1)},
@@ -121,7 +99,7 @@ TEST_CASE("safetensors: round trip of every dtype, 0-dim and empty tensors, meta
 }
 
 TEST_CASE("safetensors: an empty tensor list and no metadata", "[safetensors]") {
-  TempDir dir;
+  test::TempDir dir("st");
   save_safetensors(dir.file("none.safetensors"), {});
   SafetensorsFile f = load_safetensors(dir.file("none.safetensors"));
   REQUIRE(f.tensors.empty());
@@ -130,7 +108,7 @@ TEST_CASE("safetensors: an empty tensor list and no metadata", "[safetensors]") 
 }
 
 TEST_CASE("safetensors: writes are atomic", "[safetensors]") {
-  TempDir dir;
+  test::TempDir dir("st");
   NamedTensors t = {{"a", Tensor::full({3}, 1.0)}};
 
   SECTION("missing directory: error, no file") {
@@ -160,7 +138,7 @@ TEST_CASE("safetensors: writes are atomic", "[safetensors]") {
 }
 
 TEST_CASE("safetensors: malformed files are rejected with a message naming the problem", "[safetensors]") {
-  TempDir dir;
+  test::TempDir dir("st");
   const std::string path = dir.file("bad.safetensors");
   auto load_fails_with = [&](const std::string& bytes, const std::string& problem) {
     INFO("expected problem: " << problem);
@@ -315,7 +293,7 @@ struct Toy : Module {
 }  // namespace
 
 TEST_CASE("safetensors: save_module stores aliases once, load_module restores the module", "[safetensors]") {
-  TempDir dir;
+  test::TempDir dir("st");
   Toy a(1), b(100);
   const std::string path = dir.file("module.safetensors");
   save_module(a, path, {{"arch", "toy"}});

@@ -3,7 +3,6 @@
 // dataset extents), and the refusals: non-HDF5, .partial, incomplete, wrong version, front-end mismatch, NaN.
 // Small shapes (M 6, T 11, K 5): the format takes any M, T, K.
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -15,6 +14,7 @@
 
 #include "data/spectrogram_h5.h"
 #include "engine/check.h"
+#include "tests/harness/temp_dir.h"
 
 using namespace engine;
 using namespace engine::data;
@@ -22,21 +22,6 @@ namespace fs = std::filesystem;
 
 // Shared with tests/test_loader.cpp (declared there).
 namespace spectrogram_test {
-
-// A path in this process's scratch directory, which is removed when the test program exits.
-std::string temp_path(const std::string& name) {
-  struct Dir {
-    fs::path path;
-    Dir() {
-      std::string tmpl = (fs::temp_directory_path() / "engine_spectrogram_XXXXXX").string();
-      if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-      path = tmpl;
-    }
-    ~Dir() { fs::remove_all(path); }
-  };
-  static Dir dir;
-  return (dir.path / name).string();
-}
 
 // Overwrites element `k` of clip `clip` in the logmel dataset of a finished file (float16 or float32),
 // bypassing the writer's checks: how a damaged file is made.
@@ -62,7 +47,8 @@ void poke_logmel(const std::string& path, int64_t clip, int64_t k, float value) 
 
 namespace {
 
-using spectrogram_test::temp_path;
+// A path in this test program's scratch directory (removed when the tests end).
+std::string temp_path(const std::string& name) { return test::process_temp_dir("spectrogram").file(name); }
 
 FrontEndConfig small_front_end() {
   FrontEndConfig fe;
