@@ -11,56 +11,26 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 #include "engine/autograd.h"
 #include "engine/init.h"
 #include "models/audio_model.h"
 #include "models/fastvit.h"
 #include "model_checks.h"
-#include "ops/bce_loss.h"
 
 using namespace engine;
 using models::ModelConfig;
+using test::find_tensor;
 
 namespace {
 
-ModelConfig small_config(const std::string& name) {
-  ModelConfig c = models::default_config(name);
-  c.dims = {8, 16, 32, 64};  // SE hidden int(128 * 0.0625) = 8, 2 attention heads
-  c.depths = {1, 1, 2, 1};
-  c.num_classes = 5;
-  c.seed = 11;
-  return c;
-}
+// SE hidden int(128 * 0.0625) = 8, 2 attention heads.
+ModelConfig small_config(const std::string& name) { return test::small_config(name, {8, 16, 32, 64}, 11); }
 
 std::shared_ptr<models::FastViT> create_fastvit(const ModelConfig& c) {
   auto model = std::dynamic_pointer_cast<models::FastViT>(models::create_model(c));
   REQUIRE(model);
   return model;
-}
-
-// state_dict() against a PyTorch listing; unlike test::check_state_dict_listing it accepts BatchNorm's
-// int64 num_batches_tracked next to the float32 entries.
-void check_listing(const Module& m, const std::string& listing, size_t expected_keys) {
-  const std::vector<test::ListingEntry> want = test::read_state_dict_listing(listing);
-  const NamedTensors got = m.state_dict();
-  REQUIRE(want.size() == expected_keys);
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    INFO("key " << i << " of " << listing);
-    CHECK(got[i].first == want[i].name);
-    CHECK(test::torch_shape_str(got[i].second.shape()) == want[i].shape);
-    const DType dtype = want[i].dtype == "int64" ? DType::i64 : DType::f32;
-    CHECK((want[i].dtype == "float32" || want[i].dtype == "int64"));
-    CHECK(got[i].second.dtype() == dtype);
-  }
-}
-
-Tensor find(const NamedTensors& named, const std::string& name) {
-  for (const auto& [n, t] : named)
-    if (n == name) return t;
-  return Tensor();
 }
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -92,8 +62,8 @@ void randomize_bn_and_layer_scales(Module& m, uint64_t seed) {
   for (const auto& [name, t] : m.named_buffers()) {
     if (!ends_with(name, ".running_mean")) continue;
     const std::string bn = name.substr(0, name.size() - std::string("running_mean").size());
-    Tensor mean = t, var = find(m.named_buffers(), bn + "running_var");
-    Tensor w = find(params, bn + "weight"), b = find(params, bn + "bias");
+    Tensor mean = t, var = find_tensor(m.named_buffers(), bn + "running_var");
+    Tensor w = find_tensor(params, bn + "weight"), b = find_tensor(params, bn + "bias");
     REQUIRE((var.defined() && w.defined() && b.defined()));
     init_uniform(mean, -0.5, 0.5, gen);
     init_uniform(var, 0.5, 2.0, gen);
@@ -112,12 +82,12 @@ void randomize_bn_and_layer_scales(Module& m, uint64_t seed) {
 TEST_CASE("fastvit: state dicts match PyTorch key for key and parameter counts are exact", "[model][fastvit]") {
   auto dsc = models::create_model(models::default_config("fastvit_audio_sa24"));
   CHECK(dsc->name() == "fastvit_audio_sa24");
-  check_listing(*dsc, "fastvit_audio_sa24", 850);
+  test::check_state_dict_listing(*dsc, "fastvit_audio_sa24", 850);
   CHECK(dsc->num_parameters() == 21064015);
 
   auto dcls = models::create_model(models::default_config("fastvit_dcls_audio_sa24"));
   CHECK(dcls->name() == "fastvit_dcls_audio_sa24");
-  check_listing(*dcls, "fastvit_dcls_audio_sa24", 900);
+  test::check_state_dict_listing(*dcls, "fastvit_dcls_audio_sa24", 900);
   CHECK(dcls->num_parameters() == 21016655);
 }
 
@@ -127,7 +97,7 @@ TEST_CASE("fastvit: the reparameterized baseline has the reference's names and 2
   auto fused = model->reparameterized();
   CHECK(fused->fused());
   CHECK_FALSE(fused->is_training());
-  check_listing(*fused, "fastvit_audio_sa24_reparameterized", 363);
+  test::check_state_dict_listing(*fused, "fastvit_audio_sa24_reparameterized", 363);
   CHECK(fused->num_parameters() == 21011919);
   CHECK(model->num_parameters() == 21064015);  // the train-time model is left as it was
   CHECK_THROWS_AS(fused->reparameterized(), UserError);
@@ -145,25 +115,23 @@ TEST_CASE("fastvit dcls: one P/SIG pair per stage, RepCPE owns stage 3's", "[mod
   for (int s = 0; s < 4; ++s) {
     INFO("stage " << s);
     const std::string owner = s == 3 ? "network.6.pe." : ffn(nets[s], 0, "");
-    Tensor P = find(sd, owner + "P"), SIG = find(sd, owner + "SIG");
+    Tensor P = find_tensor(sd, owner + "P"), SIG = find_tensor(sd, owner + "SIG");
     REQUIRE(P.defined());
-    CHECK(find(params, owner + "P").is_same(P));  // named_parameters lists the pair under its first layer
+    CHECK(find_tensor(params, owner + "P").is_same(P));  // named_parameters lists the pair under its first layer
     for (int b = 0; b < depths[s]; ++b) {
-      CHECK(find(sd, ffn(nets[s], b, "P")).is_same(P));
-      CHECK(find(sd, ffn(nets[s], b, "SIG")).is_same(SIG));
-      if (ffn(nets[s], b, "") != owner) CHECK_FALSE(find(params, ffn(nets[s], b, "P")).defined());
-      CHECK(find(sd, ffn(nets[s], b, "weight")).shape() == Shape{P.size(1), 1, 26});
-      CHECK_FALSE(find(sd, ffn(nets[s], b, "bias")).defined());  // ConvFFN's dw conv has no bias
+      CHECK(find_tensor(sd, ffn(nets[s], b, "P")).is_same(P));
+      CHECK(find_tensor(sd, ffn(nets[s], b, "SIG")).is_same(SIG));
+      if (ffn(nets[s], b, "") != owner) CHECK_FALSE(find_tensor(params, ffn(nets[s], b, "P")).defined());
+      CHECK(find_tensor(sd, ffn(nets[s], b, "weight")).shape() == Shape{P.size(1), 1, 26});
+      CHECK_FALSE(find_tensor(sd, ffn(nets[s], b, "bias")).defined());  // ConvFFN's dw conv has no bias
     }
     if (previous.defined()) CHECK_FALSE(P.is_same(previous));
     previous = P;
-    CHECK(max_abs(P) <= 11.0);
-    CHECK(max_abs(P) > 1.0);  // drawn N(0, 0.5), not constant
-    CHECK(SIG.to_vector<float>() == std::vector<float>(size_t(SIG.numel()), 0.23f));
+    test::check_dcls_pair_init(P, SIG);
   }
-  CHECK(max_abs(find(sd, "network.6.pe.bias")) == 0.0);  // the paper's DCLS init: bias 0
+  CHECK(max_abs(find_tensor(sd, "network.6.pe.bias")) == 0.0);  // the paper's DCLS init: bias 0
   // PatchEmbeds (Co = 2 Ci) are never replaced.
-  CHECK(find(sd, "network.5.proj.0.lkb_origin.conv.weight").shape() == Shape{512, 1, 7, 7});
+  CHECK(find_tensor(sd, "network.5.proj.0.lkb_origin.conv.weight").shape() == Shape{512, 1, 7, 7});
 }
 
 TEST_CASE("fastvit: initialisation follows models.md section 4", "[model][fastvit]") {
@@ -180,17 +148,17 @@ TEST_CASE("fastvit: initialisation follows models.md section 4", "[model][fastvi
     ++bns;
     const std::string bn = name.substr(0, name.size() - std::string("running_mean").size());
     CHECK(all_equal(t, 0.0));
-    CHECK(all_equal(find(sd, bn + "running_var"), 1.0));
-    CHECK(all_equal(find(sd, bn + "num_batches_tracked"), 0.0));
-    CHECK(all_equal(find(sd, bn + "weight"), 1.0));
-    CHECK(all_equal(find(sd, bn + "bias"), 0.0));
+    CHECK(all_equal(find_tensor(sd, bn + "running_var"), 1.0));
+    CHECK(all_equal(find_tensor(sd, bn + "num_batches_tracked"), 0.0));
+    CHECK(all_equal(find_tensor(sd, bn + "weight"), 1.0));
+    CHECK(all_equal(find_tensor(sd, bn + "bias"), 0.0));
   }
   CHECK(layer_scales == 20 * 2 + 4 * 2);
   CHECK(bns == 20 * 5 + 3 * 4 + 4 * 2 + 2);
   // PyTorch-default convs: U(+-1/sqrt(fan_in)); the largest of many draws comes close to the bound.
   auto check_bound = [&](const std::string& name, double bound) {
     INFO(name);
-    const double m = max_abs(find(sd, name));
+    const double m = max_abs(find_tensor(sd, name));
     CHECK(m <= bound);
     CHECK(m > 0.95 * bound);
   };
@@ -207,56 +175,38 @@ TEST_CASE("fastvit: initialisation follows models.md section 4", "[model][fastvi
   for (const char* name : {"network.4.3.convffn.conv.conv.weight", "network.4.3.convffn.fc1.weight",
                            "network.7.0.token_mixer.qkv.weight", "head.weight", "patch_embed.weight"}) {
     INFO(name);
-    const std::vector<double> v = values(find(sd, name));
+    const std::vector<double> v = values(find_tensor(sd, name));
     double sq = 0;
     for (double e : v) sq += e * e;
     CHECK(std::sqrt(sq / double(v.size())) == Approx(0.02).epsilon(0.03));
   }
   for (const char* name : {"network.4.3.convffn.fc1.bias", "network.7.0.token_mixer.proj.bias", "head.bias"})
-    CHECK(max_abs(find(sd, name)) == 0.0);
+    CHECK(max_abs(find_tensor(sd, name)) == 0.0);
 }
 
 TEST_CASE("fastvit: the full-size model gives the paper's stage shapes on a 10 s clip", "[model][fastvit]") {
-  const Tensor x = test::random_input({1, 128, 1001, 1}, 3);  // (N, H, W, 1)
   auto model = models::create_model(models::default_config("fastvit_audio_sa24"));
-  model->eval();
-  autograd::NoGradGuard no_grad;
-  Generator gen(0);
-  std::vector<models::StageShape> shapes;
-  Tensor y = model->forward(x, gen, &shapes);
-  const std::vector<std::pair<std::string, Shape>> want = {
-      {"stem", {1, 64, 62, 64}},     {"stage 0", {1, 64, 62, 64}}, {"stage 1", {1, 32, 31, 128}},
-      {"stage 2", {1, 16, 16, 256}}, {"stage 3", {1, 8, 8, 512}},  {"head", {1, 527}}};
-  REQUIRE(shapes.size() == want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    CHECK(shapes[i].name == want[i].first);
-    CHECK(shapes[i].shape == want[i].second);
-  }
-  REQUIRE(y.shape() == Shape{1, 527});
-  bool finite = true;
-  for (float v : y.to_vector<float>()) finite = finite && std::isfinite(v);
-  CHECK(finite);
+  test::check_full_model_shapes(*model, {{"stem", {1, 64, 62, 64}},
+                                         {"stage 0", {1, 64, 62, 64}},
+                                         {"stage 1", {1, 32, 31, 128}},
+                                         {"stage 2", {1, 16, 16, 256}},
+                                         {"stage 3", {1, 8, 8, 512}},
+                                         {"head", {1, 527}}});
 }
 
 TEST_CASE("fastvit small: backward reaches every parameter, shared P/SIG collect gradients", "[model][fastvit]") {
   for (const char* name : {"fastvit_audio_sa24", "fastvit_dcls_audio_sa24"}) {
     INFO(name);
-    const ModelConfig c = small_config(name);  // no drop path: a dropped sample would leave a block without gradient
+    const ModelConfig c = small_config(name);  // no drop path
     auto model = models::create_model(c);
-    const Tensor x = test::random_input({2, 64, 256, 1}, 5);  // (N, H, W, 1)
-    const Tensor t = Tensor::full({2, 5}, 0.5);               // (N, K)
-    Generator gen(7);
-    std::vector<models::StageShape> shapes;
-    Tensor loss = ops::bce_with_logits(model->forward(x, gen, &shapes), t);
+    const std::vector<models::StageShape> shapes = test::check_backward(*model, {2, 64, 256, 1});
     CHECK(shapes[0].shape == Shape{2, 32, 16, 8});
     CHECK(shapes[4].shape == Shape{2, 4, 2, 64});
-    autograd::backward(loss);
-    test::check_finite_gradients(*model);
     if (c.variant == models::Variant::dcls) {
       // Stage 3's pair is used by RepCPE and the attention block's ConvFFN: one gradient buffer for both.
       const NamedTensors sd = model->state_dict();
-      Tensor P = find(sd, "network.6.pe.P");
-      CHECK(find(sd, "network.7.0.convffn.conv.conv.P").is_same(P));
+      Tensor P = find_tensor(sd, "network.6.pe.P");
+      CHECK(find_tensor(sd, "network.7.0.convffn.conv.conv.P").is_same(P));
       CHECK(P.grad().defined());
     }
   }
@@ -302,19 +252,8 @@ TEST_CASE("fastvit small: drop path is inactive in eval and draws from gen in tr
   c.layer_scale_init = 0.5;  // residual branches large enough that a dropped sample shows in the logits
   auto model = models::create_model(c);
   const Tensor x = test::random_input({4, 64, 256, 1}, 9);  // (N, H, W, 1)
-  autograd::NoGradGuard no_grad;
-  model->eval();
-  Generator g1(1);
-  const std::vector<float> e1 = model->forward(x, g1).to_vector<float>();
-  CHECK(g1.offset == 0);
-
-  model->train();
-  Generator t1(1), t1_again(1), t2(2);
-  const std::vector<float> a = model->forward(x, t1).to_vector<float>();
   // 5 blocks, the first at rate 0: three RepMixer blocks draw once, the attention block twice.
-  CHECK(t1.offset == 5);
-  CHECK(model->forward(x, t1_again).to_vector<float>() == a);
-  CHECK(model->forward(x, t2).to_vector<float>() != a);
+  test::check_drop_path(*model, x, 5);
 }
 
 TEST_CASE("fastvit small: the reparameterized model computes the train-time model's eval output",
@@ -346,7 +285,7 @@ TEST_CASE("fastvit small: the reparameterized model computes the train-time mode
     CHECK(err <= 1e-5);
     // The comparison sees a single folded statistic: shifting one BN mean of the first RepMixer by 0.01
     // after fusion moves the train-time output well past the tolerance.
-    Tensor mean = find(model->named_buffers(), "network.0.0.token_mixer.mixer.rbr_skip.running_mean");
+    Tensor mean = find_tensor(model->named_buffers(), "network.0.0.token_mixer.mixer.rbr_skip.running_mean");
     std::vector<float> shifted = mean.to_vector<float>();
     for (float& v : shifted) v += 0.01f;
     mean.copy_(Tensor::from_vector(shifted, mean.shape()));
@@ -358,18 +297,18 @@ TEST_CASE("fastvit small: the reparameterized model computes the train-time mode
       CHECK(key.find("rbr_") == std::string::npos);
       CHECK(key.find("token_mixer.layer_scale") == std::string::npos);
     }
-    CHECK(find(sd, "network.0.0.token_mixer.reparam_conv.weight").shape() == Shape{8, 1, 3, 3});
-    CHECK(find(sd, "network.1.proj.0.lkb_reparam.weight").shape() == Shape{16, 1, 7, 7});
-    CHECK(find(sd, "network.1.proj.1.reparam_conv.weight").shape() == Shape{16, 16, 1, 1});
-    CHECK(find(sd, "conv_exp.reparam_conv.weight").shape() == Shape{128, 1, 3, 3});
+    CHECK(find_tensor(sd, "network.0.0.token_mixer.reparam_conv.weight").shape() == Shape{8, 1, 3, 3});
+    CHECK(find_tensor(sd, "network.1.proj.0.lkb_reparam.weight").shape() == Shape{16, 1, 7, 7});
+    CHECK(find_tensor(sd, "network.1.proj.1.reparam_conv.weight").shape() == Shape{16, 16, 1, 1});
+    CHECK(find_tensor(sd, "conv_exp.reparam_conv.weight").shape() == Shape{128, 1, 3, 3});
     if (std::string(name) == "fastvit_dcls_audio_sa24") {
       // RepCPE becomes a plain depthwise 23x23; stage 3's ConvFFN then owns the pair.
-      CHECK(find(sd, "network.6.reparam_conv.weight").shape() == Shape{64, 1, 23, 23});
-      CHECK(find(fused->named_parameters(), "network.7.0.convffn.conv.conv.P").defined());
-      CHECK(max_abs(find(sd, "network.7.0.convffn.conv.conv.P")) ==
-            max_abs(find(model->state_dict(), "network.6.pe.P")));
+      CHECK(find_tensor(sd, "network.6.reparam_conv.weight").shape() == Shape{64, 1, 23, 23});
+      CHECK(find_tensor(fused->named_parameters(), "network.7.0.convffn.conv.conv.P").defined());
+      CHECK(max_abs(find_tensor(sd, "network.7.0.convffn.conv.conv.P")) ==
+            max_abs(find_tensor(model->state_dict(), "network.6.pe.P")));
     } else {
-      CHECK(find(sd, "network.6.reparam_conv.weight").shape() == Shape{64, 1, 7, 7});
+      CHECK(find_tensor(sd, "network.6.reparam_conv.weight").shape() == Shape{64, 1, 7, 7});
     }
   }
 }
