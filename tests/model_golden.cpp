@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "models/audio_model.h"
 #include "models/fastvit.h"
 #include "ops/bce_loss.h"
+#include "tests/harness/golden_file.h"
 #include "tests/harness/op_cases.h"
 
 namespace engine::test {
@@ -33,32 +33,6 @@ std::set<std::string> parse_names(const std::string& csv) {
   for (std::string item; std::getline(ss, item, ',');)
     if (!item.empty()) out.insert(item);
   return out;
-}
-
-struct Golden {
-  std::map<std::string, Tensor> t;
-  std::map<std::string, std::string> meta;
-
-  const Tensor& at(const std::string& name) const {
-    INFO("golden tensor " << name);
-    auto it = t.find(name);
-    REQUIRE(it != t.end());
-    return it->second;
-  }
-  const std::string& meta_at(const std::string& key) const {
-    INFO("golden metadata " << key);
-    auto it = meta.find(key);
-    REQUIRE(it != meta.end());
-    return it->second;
-  }
-};
-
-Golden load_golden(const std::string& path) {
-  SafetensorsFile f = load_safetensors(path);
-  Golden g;
-  for (auto& kv : f.tensors) g.t[kv.first] = kv.second;
-  g.meta = f.metadata;
-  return g;
 }
 
 double rel_error(const Tensor& got, const Tensor& ref, const std::string& what) {
@@ -89,16 +63,16 @@ struct Worst {
 
 void check_model_golden(const std::string& dir, const std::string& model) {
   INFO("golden " << dir << "/" << model);
-  const Golden g = load_golden(dir + "/" + model + ".golden.safetensors");
-  REQUIRE(g.meta_at("model") == model);
-  const Golden in = load_golden(dir + "/" + g.meta_at("input"));
+  const GoldenFile g(dir + "/" + model + ".golden.safetensors");
+  REQUIRE(g.meta("model") == model);
+  const GoldenFile in(dir + "/" + g.meta("input"));
   const Tensor x = in.at("x").to(DType::f32);  // (N, H, W, 1), stored as bf16
   const Tensor target = in.at("target");       // (N, K)
 
   models::ModelConfig cfg = models::default_config(model);
-  cfg.dims = parse_ints(g.meta_at("dims"));
-  cfg.depths = parse_ints(g.meta_at("depths"));
-  cfg.num_classes = std::stoi(g.meta_at("num_classes"));
+  cfg.dims = parse_ints(g.meta("dims"));
+  cfg.depths = parse_ints(g.meta("depths"));
+  cfg.num_classes = std::stoi(g.meta("num_classes"));
   cfg.drop_path_rate = 0.0;  // the golden's train step has drop path 0
   std::shared_ptr<models::AudioTagger> m = models::create_model(cfg);
   load_module(*m, dir + "/" + model + ".weights.safetensors");
@@ -125,14 +99,14 @@ void check_model_golden(const std::string& dir, const std::string& model) {
   const double loss_err = rel_error(loss, g.at("loss"), "loss");
 
   // Gradients measured against the largest gradient of the model (see model_golden.h).
-  std::set<std::string> small = parse_names(g.meta_at("zero_grads"));
-  for (const std::string& n : parse_names(g.meta_at("bn_invariant_grads"))) small.insert(n);
+  std::set<std::string> small = parse_names(g.meta("zero_grads"));
+  for (const std::string& n : parse_names(g.meta("bn_invariant_grads"))) small.insert(n);
   const NamedTensors params = m->named_parameters();
   double largest = 0;
   for (const auto& kv : params) largest = std::max(largest, max_abs(g.at("grad." + kv.first)));
   Worst worst_grad, worst_zero;
   size_t golden_grads = 0;
-  for (const auto& kv : g.t) golden_grads += kv.first.rfind("grad.", 0) == 0;
+  for (const auto& kv : g.tensors()) golden_grads += kv.first.rfind("grad.", 0) == 0;
   CHECK(golden_grads == params.size());
   for (const auto& [name, p] : params) {
     const Tensor& ref = g.at("grad." + name);

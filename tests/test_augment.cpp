@@ -5,14 +5,13 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "data/augment.h"
 #include "engine/check.h"
-#include "engine/safetensors.h"
+#include "tests/harness/golden_file.h"
 
 using namespace engine;
 using namespace engine::data;
@@ -21,22 +20,14 @@ namespace {
 
 constexpr int kM = 128, kT = 1001, kN = 513;  // mel bins, frames, linear bins of the paper's front end
 
-const std::map<std::string, Tensor>& golden() {
-  static const std::map<std::string, Tensor> g = [] {
-    std::map<std::string, Tensor> m;
-    for (auto& kv : load_safetensors(std::string(ENGINE_TEST_DATA_DIR) + "/augment/augment_golden.safetensors").tensors)
-      m[kv.first] = kv.second;
-    return m;
-  }();
+const test::GoldenFile& golden() {
+  static const test::GoldenFile g(std::string(ENGINE_TEST_DATA_DIR) + "/augment/augment_golden.safetensors");
   return g;
 }
 
 template <class T>
 std::vector<T> values(const std::string& name) {
-  const auto& g = golden();
-  INFO("golden tensor " << name);
-  REQUIRE(g.count(name) == 1);
-  return g.at(name).to_vector<T>();
+  return golden().vec<T>(name);
 }
 
 // A deterministic clip (M, T) with distinct values in a realistic dB range.

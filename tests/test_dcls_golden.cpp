@@ -11,48 +11,27 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <string>
 
 #include "engine/autograd.h"
 #include "engine/init.h"
-#include "engine/safetensors.h"
 #include "models/dcls2d.h"
 #include "ops/conv2d.h"
 #include "ops/dcls_construct.h"
 #include "ops/depthwise_conv2d.h"
+#include "tests/harness/golden_file.h"
 #include "tests/harness/op_cases.h"
 
 using namespace engine;
 
 namespace {
 
-struct Golden {
-  std::map<std::string, Tensor> t;
-  std::map<std::string, std::string> meta;
+// The file's bound: 1e-10 for f64 goldens, 1e-5 for f32 ones (computed by torch in f32).
+double golden_tol(const test::GoldenFile& g) { return g.meta("dtype") == "f64" ? 1e-10 : 1e-5; }
 
-  const Tensor& at(const std::string& name) const {
-    INFO("golden tensor " << name);
-    auto it = t.find(name);
-    REQUIRE(it != t.end());
-    return it->second;
-  }
-  bool has(const std::string& name) const { return t.count(name) > 0; }
-  int meta_int(const std::string& key) const {
-    INFO("golden metadata " << key);
-    REQUIRE(meta.count(key) == 1);
-    return std::stoi(meta.at(key));
-  }
-  double tol() const { return meta.at("dtype") == "f64" ? 1e-10 : 1e-5; }
-};
-
-Golden load_golden(const std::string& file) {
-  SafetensorsFile f = load_safetensors(std::string(ENGINE_TEST_DATA_DIR) + "/dcls/" + file + ".safetensors");
-  Golden g;
-  for (auto& kv : f.tensors) g.t[kv.first] = kv.second;
-  g.meta = f.metadata;
-  return g;
+test::GoldenFile load_golden(const std::string& file) {
+  return test::GoldenFile(std::string(ENGINE_TEST_DATA_DIR) + "/dcls/" + file + ".safetensors");
 }
 
 void expect_close(const Tensor& got, const Tensor& ref, double tol, const std::string& what) {
@@ -75,8 +54,8 @@ enum class ConvPath { depthwise, dense };
 
 void check_dcls_file(const std::string& file, ConvPath path) {
   INFO("golden file " << file << (path == ConvPath::depthwise ? ", depthwise_conv2d" : ", conv2d"));
-  const Golden g = load_golden(file);
-  const double tol = g.tol();
+  const test::GoldenFile g = load_golden(file);
+  const double tol = golden_tol(g);
   const int layers = g.meta_int("layers"), groups = g.meta_int("groups");
   const int D0 = g.meta_int("d0"), D1 = g.meta_int("d1");
   const int pad_h = g.meta_int("pad_h"), pad_w = g.meta_int("pad_w");
@@ -132,7 +111,7 @@ TEST_CASE("dcls golden: Dcls2d layers against dcls 0.1.1", "[dcls][golden]") {
 
 TEST_CASE("dcls golden: sign(0) = 0 in the SIG gradient", "[dcls][golden]") {
   // The sig_neg_zero files hold exact zeros in SIG; torch's abs backward gives them a zero gradient.
-  const Golden g = load_golden("sig_neg_zero_f64");
+  const test::GoldenFile g = load_golden("sig_neg_zero_f64");
   Tensor w = leaf(g.at("layer0.weight")), P = leaf(g.at("P")), SIG = leaf(g.at("SIG"));
   autograd::clear_tape();
   Tensor K = ops::dcls_construct(w, P, SIG, g.meta_int("d0"), g.meta_int("d1"));
@@ -149,28 +128,28 @@ TEST_CASE("dcls golden: sign(0) = 0 in the SIG gradient", "[dcls][golden]") {
 
 TEST_CASE("dcls golden: depthwise_conv2d strides and paddings against torch", "[depthwise][golden]") {
   for (const char* file : {"dwconv_f64", "dwconv_f32"}) {
-    const Golden g = load_golden(file);
+    const test::GoldenFile g = load_golden(file);
     const int cases = g.meta_int("cases");
     for (int j = 0; j < cases; ++j) {
       const std::string cj = "case" + std::to_string(j);
-      INFO("golden file " << file << ", " << cj << " (stride_h,stride_w,pad_h,pad_w) = " << g.meta.at(cj));
+      INFO("golden file " << file << ", " << cj << " (stride_h,stride_w,pad_h,pad_w) = " << g.meta(cj));
       ops::DepthwiseParams p;
-      REQUIRE(std::sscanf(g.meta.at(cj).c_str(), "%d,%d,%d,%d", &p.stride_h, &p.stride_w, &p.pad_h, &p.pad_w) == 4);
+      REQUIRE(std::sscanf(g.meta(cj).c_str(), "%d,%d,%d,%d", &p.stride_h, &p.stride_w, &p.pad_h, &p.pad_w) == 4);
       autograd::clear_tape();
       Tensor x = leaf(g.at(cj + ".x")), w = leaf(g.at(cj + ".weight")), b = leaf(g.at(cj + ".bias"));
       Tensor y = ops::depthwise_conv2d(x, w, b, p);  // (N, Ho, Wo, C)
-      expect_close(y, g.at(cj + ".y"), g.tol(), "y");
+      expect_close(y, g.at(cj + ".y"), golden_tol(g), "y");
       autograd::backward({y}, {g.at(cj + ".proj")});
-      expect_close(x.grad(), g.at(cj + ".grad.x"), g.tol(), "grad.x");
-      expect_close(w.grad(), g.at(cj + ".grad.weight"), g.tol(), "grad.weight");
-      expect_close(b.grad(), g.at(cj + ".grad.bias"), g.tol(), "grad.bias");
+      expect_close(x.grad(), g.at(cj + ".grad.x"), golden_tol(g), "grad.x");
+      expect_close(w.grad(), g.at(cj + ".grad.weight"), golden_tol(g), "grad.weight");
+      expect_close(b.grad(), g.at(cj + ".grad.bias"), golden_tol(g), "grad.bias");
     }
   }
 }
 
 namespace {
 
-nn::Dcls2dConfig config_of(const Golden& g) {
+nn::Dcls2dConfig config_of(const test::GoldenFile& g) {
   nn::Dcls2dConfig c;
   c.in_channels = g.meta_int("cin"), c.out_channels = g.meta_int("cout"), c.kernel_count = g.meta_int("kc");
   c.dks_h = g.meta_int("d0"), c.dks_w = g.meta_int("d1");
@@ -210,7 +189,7 @@ TEST_CASE("dcls golden: nn::Dcls2d module against dcls 0.1.1 (f32)", "[dcls][gol
   for (const char* config : kDclsConfigs) {
     const std::string file = std::string(config) + "_f32";
     INFO("golden file " << file);
-    const Golden g = load_golden(file);
+    const test::GoldenFile g = load_golden(file);
     const nn::Dcls2dConfig cfg = config_of(g);
     const int layers = g.meta_int("layers");
     Generator gen(7);
@@ -228,23 +207,23 @@ TEST_CASE("dcls golden: nn::Dcls2d module against dcls 0.1.1 (f32)", "[dcls][gol
     {
       autograd::NoGradGuard no_grad;  // the kernels compared here are not part of the loss
       for (int i = 0; i < layers; ++i)
-        expect_close(stage.layers[i]->dense_kernel(), g.at("layer" + std::to_string(i) + ".kernel"), g.tol(),
+        expect_close(stage.layers[i]->dense_kernel(), g.at("layer" + std::to_string(i) + ".kernel"), golden_tol(g),
                      "kernel");
     }
     autograd::clear_tape();
     Tensor x = leaf(g.at("x"));  // (N, H, W, Cin)
     Tensor h = x;
     for (int i = 0; i < layers; ++i) h = stage.layers[i]->forward(h);
-    expect_close(h, g.at("y"), g.tol(), "y");
+    expect_close(h, g.at("y"), golden_tol(g), "y");
     autograd::backward({h}, {g.at("proj")});
-    expect_close(x.grad(), g.at("grad.x"), g.tol(), "grad.x");
-    expect_close(stage.layers[0]->P.grad(), g.at("grad.P"), g.tol(), "grad.P");
-    expect_close(stage.layers[0]->SIG.grad(), g.at("grad.SIG"), g.tol(), "grad.SIG");
+    expect_close(x.grad(), g.at("grad.x"), golden_tol(g), "grad.x");
+    expect_close(stage.layers[0]->P.grad(), g.at("grad.P"), golden_tol(g), "grad.P");
+    expect_close(stage.layers[0]->SIG.grad(), g.at("grad.SIG"), golden_tol(g), "grad.SIG");
     for (int i = 0; i < layers; ++i) {
       const std::string li = "layer" + std::to_string(i);
-      expect_close(stage.layers[i]->weight.grad(), g.at("grad." + li + ".weight"), g.tol(), "grad." + li + ".weight");
+      expect_close(stage.layers[i]->weight.grad(), g.at("grad." + li + ".weight"), golden_tol(g), "grad." + li + ".weight");
       if (cfg.bias)
-        expect_close(stage.layers[i]->bias.grad(), g.at("grad." + li + ".bias"), g.tol(), "grad." + li + ".bias");
+        expect_close(stage.layers[i]->bias.grad(), g.at("grad." + li + ".bias"), golden_tol(g), "grad." + li + ".bias");
     }
   }
 }

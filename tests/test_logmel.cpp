@@ -15,7 +15,7 @@
 #include "data/audio_io.h"
 #include "data/logmel.h"
 #include "engine/check.h"
-#include "engine/safetensors.h"
+#include "tests/harness/golden_file.h"
 
 using namespace engine;
 using namespace engine::data;
@@ -24,20 +24,7 @@ namespace {
 
 const std::string kDir = std::string(ENGINE_TEST_DATA_DIR) + "/logmel/";
 
-struct Golden {
-  SafetensorsFile f;
-  explicit Golden(const std::string& name) : f(load_safetensors(kDir + name)) {}
-  const Tensor& at(const std::string& name) const {
-    INFO("golden tensor " << name);
-    auto it = std::find_if(f.tensors.begin(), f.tensors.end(), [&](const auto& p) { return p.first == name; });
-    REQUIRE(it != f.tensors.end());
-    return it->second;
-  }
-  template <class T>
-  std::vector<T> vec(const std::string& name) const {
-    return at(name).to_vector<T>();
-  }
-};
+test::GoldenFile golden(const std::string& name) { return test::GoldenFile(kDir + name); }
 
 // ours (M, T) at the golden's frames vs golden (M, S): max |difference| in dB.
 double max_db_error(const std::vector<float>& ours, int T, const std::vector<int64_t>& frames,
@@ -74,7 +61,7 @@ namespace {
 
 // Max |ours - golden| over the (513, 128) filter bank stored as each column's non-zero run (golden
 // prefix "fb_" or "fb64_"); `pattern_mismatch` counts entries non-zero in one and zero in the other.
-double fb_error(const Golden& g, const std::string& prefix, const std::vector<double>& fb, int& pattern_mismatch) {
+double fb_error(const test::GoldenFile& g, const std::string& prefix, const std::vector<double>& fb, int& pattern_mismatch) {
   const auto start = g.vec<int64_t>(prefix + "start"), count = g.vec<int64_t>(prefix + "count");
   const Tensor& vt = g.at(prefix + "values");
   const std::vector<double> values = vt.to(DType::f64).to_vector<double>();
@@ -99,7 +86,7 @@ double fb_error(const Golden& g, const std::string& prefix, const std::vector<do
 }  // namespace
 
 TEST_CASE("logmel: filter bank equals torchaudio melscale_fbanks (513 x 128, HTK, norm None)", "[logmel]") {
-  Golden g("sig32k.safetensors");
+  const test::GoldenFile g = golden("sig32k.safetensors");
   const FrontEndConfig fe;
   const std::vector<double> fb = mel_filter_bank(fe.sample_rate, fe.n_fft, fe.n_mels, fe.f_min, fe.f_max);  // (F, M)
   REQUIRE(fb.size() == 513u * 128u);
@@ -119,7 +106,7 @@ TEST_CASE("logmel: filter bank equals torchaudio melscale_fbanks (513 x 128, HTK
 }
 
 TEST_CASE("logmel: 32 kHz clip within 1e-3 dB of torchaudio (float64 chain)", "[logmel]") {
-  Golden g("sig32k.safetensors");
+  const test::GoldenFile g = golden("sig32k.safetensors");
   const auto frames = g.vec<int64_t>("frames");
   const auto db64 = g.vec<float>("db64"), db32 = g.vec<float>("db");
   REQUIRE(db64.size() == 128 * frames.size());
@@ -147,10 +134,10 @@ TEST_CASE("logmel: 32 kHz clip within 1e-3 dB of torchaudio (float64 chain)", "[
 }
 
 TEST_CASE("logmel: 44.1 kHz stereo file after mixdown + resampling is close to torchaudio", "[logmel]") {
-  Golden g("stereo44k.safetensors");
+  const test::GoldenFile g = golden("stereo44k.safetensors");
   const auto frames = g.vec<int64_t>("frames");
   const auto db = g.vec<float>("db");
-  const size_t resampled = std::stoul(g.f.metadata.at("resampled_length"));
+  const size_t resampled = std::stoul(g.meta("resampled_length"));
   AudioClip clip = read_audio(kDir + "stereo44k.flac");
   REQUIRE(clip.sample_rate == 44100);
   REQUIRE(clip.channels == 2);
