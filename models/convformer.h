@@ -111,8 +111,7 @@ class ConvFormer : public AudioTagger {
   Tensor forward(const Tensor& x, Generator& gen, std::vector<StageShape>* shapes = nullptr) override;
 
  private:
-  std::vector<std::shared_ptr<Downsampling>> downsample_layers_;
-  std::vector<std::vector<std::shared_ptr<MetaFormerBlock>>> stages_;
+  StageTrunk<Downsampling, MetaFormerBlock> trunk_;
   std::shared_ptr<nn::LayerNorm> norm_;
   std::shared_ptr<MlpHead> head_;
 };

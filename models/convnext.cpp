@@ -51,39 +51,18 @@ Tensor Downsample::forward(const Tensor& x) const {
 
 ConvNeXt::ConvNeXt(const ModelConfig& config) : AudioTagger(config) {
   const std::vector<int>& dims = config.dims;
-  const std::vector<int>& depths = config.depths;
   Generator gen(config.seed);
   DepthwiseBuilder dw(config);
-
-  auto downsample_layers = register_module("downsample_layers", std::make_shared<nn::ModuleList>());
-  for (int i = 0; i < 4; ++i)
-    downsample_layers_.push_back(downsample_layers->append(
-        std::make_shared<Downsample>(i == 0 ? 1 : dims[i - 1], dims[i], /*stem=*/i == 0, gen)));
-
-  const std::vector<double> rates =
-      drop_path_rates(config.drop_path_rate, depths[0] + depths[1] + depths[2] + depths[3]);
-  auto stages = register_module("stages", std::make_shared<nn::ModuleList>());
-  int cur = 0;
-  for (int i = 0; i < 4; ++i) {
-    auto stage = stages->append(std::make_shared<nn::ModuleList>());
-    stages_.emplace_back();
-    for (int j = 0; j < depths[i]; ++j)
-      stages_.back().push_back(stage->append(
-          std::make_shared<Block>(dims[i], rates[size_t(cur + j)], config.layer_scale_init, dw, gen)));
-    cur += depths[i];
-  }
+  trunk_.build(
+      *this, config,
+      [&](int s) { return std::make_shared<Downsample>(s == 0 ? 1 : dims[s - 1], dims[s], /*stem=*/s == 0, gen); },
+      [&](int s, double rate) { return std::make_shared<Block>(dims[s], rate, config.layer_scale_init, dw, gen); });
   norm_ = register_module("norm", std::make_shared<nn::LayerNorm>(dims[3], kLnEps));
   head_ = register_module("head", std::make_shared<nn::Linear>(dims[3], config.num_classes, true, gen));
 }
 
 Tensor ConvNeXt::forward(const Tensor& x, Generator& gen, std::vector<StageShape>* shapes) {
-  Tensor y = x;  // (N, H, W, 1)
-  for (int i = 0; i < 4; ++i) {
-    y = downsample_layers_[size_t(i)]->forward(y);  // (N, H_i, W_i, C_i)
-    if (shapes && i == 0) shapes->push_back({"stem", y.shape()});
-    for (const auto& block : stages_[size_t(i)]) y = block->forward(y, gen);
-    if (shapes) shapes->push_back({"stage " + std::to_string(i), y.shape()});
-  }
+  Tensor y = trunk_.forward(x, gen, shapes);    // (N, H_3, W_3, C_3)
   y = norm_->forward(ops::global_avg_pool(y));  // (N, C_3)
   y = head_->forward(y);                        // (N, K)
   if (shapes) shapes->push_back({"head", y.shape()});

@@ -56,8 +56,7 @@ class ConvNeXt : public AudioTagger {
   Tensor forward(const Tensor& x, Generator& gen, std::vector<StageShape>* shapes = nullptr) override;
 
  private:
-  std::vector<std::shared_ptr<Downsample>> downsample_layers_;
-  std::vector<std::vector<std::shared_ptr<Block>>> stages_;
+  StageTrunk<Downsample, Block> trunk_;
   std::shared_ptr<nn::LayerNorm> norm_;
   std::shared_ptr<nn::Linear> head_;
 };
