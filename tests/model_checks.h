@@ -2,8 +2,10 @@
 //   check_state_dict_listing   our state_dict() keys, shapes, dtypes and order against a PyTorch listing
 //                              (tests/data/statedicts/statedict_<model>.txt: "name\t[d0, d1, ...]\tfloat32";
 //                              BatchNorm's num_batches_tracked is "int64")
+//   check_full_model_listing   the paper-size model of a name: its listing and exact parameter count
 //   find_tensor                a named tensor of a state_dict() / named_parameters() listing (undefined if absent)
 //   check_dcls_pair_init       a stage's P/SIG pair as Dcls2dInit::paper draws it
+//   check_dcls_stage_sharing   one P/SIG pair per stage, owned by the stage's first block, aliased by the others
 //   check_full_model_shapes    eval forward of a paper-size model on a 10 s clip: stage shapes, finite logits
 //   check_backward             forward + BCE + backward: every parameter gets a finite, non-zero gradient
 //   check_drop_path            drop path: inactive in eval, drawn from the forward's Generator in training
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -105,6 +108,29 @@ inline void check_finite_gradients(const Module& m) {
   }
 }
 
+// `stage_blocks[s]` blocks in stage s; `dcls_prefix(s, b)` is the state-dict prefix of block b's DCLS conv
+// in stage s, e.g. "stages.2.1.dwconv.".
+inline void check_dcls_stage_sharing(const Module& model, const std::vector<int>& stage_blocks,
+                                     const std::function<std::string(int, int)>& dcls_prefix) {
+  const NamedTensors sd = model.state_dict();
+  const NamedTensors params = model.named_parameters();
+  Tensor previous_P;
+  for (int s = 0; s < int(stage_blocks.size()); ++s) {
+    INFO("stage " << s);
+    const Tensor P = find_tensor(sd, dcls_prefix(s, 0) + "P"), SIG = find_tensor(sd, dcls_prefix(s, 0) + "SIG");
+    REQUIRE(P.defined());
+    CHECK(find_tensor(params, dcls_prefix(s, 0) + "P").is_same(P));  // named_parameters lists it under block 0
+    for (int b = 1; b < stage_blocks[size_t(s)]; ++b) {
+      CHECK(find_tensor(sd, dcls_prefix(s, b) + "P").is_same(P));
+      CHECK(find_tensor(sd, dcls_prefix(s, b) + "SIG").is_same(SIG));
+      CHECK_FALSE(find_tensor(params, dcls_prefix(s, b) + "P").defined());
+    }
+    if (previous_P.defined()) CHECK_FALSE(P.is_same(previous_P));
+    previous_P = P;
+    check_dcls_pair_init(P, SIG);
+  }
+}
+
 inline models::ModelConfig small_config(const std::string& name, const std::vector<int>& dims, uint64_t seed) {
   models::ModelConfig c = models::default_config(name);
   c.dims = dims;
@@ -126,6 +152,14 @@ inline std::shared_ptr<models::AudioTagger> full_model(const std::string& name) 
   auto& m = built[name];
   if (!m) m = models::create_model(models::default_config(name));
   return m;
+}
+
+inline void check_full_model_listing(const std::string& name, size_t expected_keys, int64_t parameters) {
+  INFO(name);
+  auto model = full_model(name);
+  CHECK(model->name() == name);
+  check_state_dict_listing(*model, name, expected_keys);
+  CHECK(model->num_parameters() == parameters);
 }
 
 // The model in eval mode on a (1, 128, 1001, 1) input: `want` lists every recorded (name, shape), from

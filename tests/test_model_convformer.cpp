@@ -23,38 +23,17 @@ std::vector<float> constant(const Tensor& t, float v) { return std::vector<float
 }  // namespace
 
 TEST_CASE("convformer: state dicts match PyTorch key for key and parameter counts are exact", "[model][convformer]") {
-  auto dsc = test::full_model("convformer_audio_s18");
-  CHECK(dsc->name() == "convformer_audio_s18");
-  test::check_state_dict_listing(*dsc, "convformer_audio_s18", 241);
-  CHECK(dsc->num_parameters() == 25797847);
-
-  auto dcls = test::full_model("convformer_dcls_audio_s18");
-  CHECK(dcls->name() == "convformer_dcls_audio_s18");
-  test::check_state_dict_listing(*dcls, "convformer_dcls_audio_s18", 277);
-  CHECK(dcls->num_parameters() == 25781207);
+  test::check_full_model_listing("convformer_audio_s18", 241, 25797847);
+  test::check_full_model_listing("convformer_dcls_audio_s18", 277, 25781207);
 }
 
 TEST_CASE("convformer dcls: one P/SIG pair per stage, aliased under every block; initial values",
           "[model][convformer]") {
   auto model = test::full_model("convformer_dcls_audio_s18");
-  const NamedTensors sd = model->state_dict();
+  test::check_dcls_stage_sharing(*model, {3, 3, 9, 3}, [](int s, int b) { return key(s, b, "token_mixer.dwconv."); });
   const NamedTensors params = model->named_parameters();
-  const int depths[4] = {3, 3, 9, 3};
-  Tensor previous_P;
   for (int s = 0; s < 4; ++s) {
     INFO("stage " << s);
-    const Tensor P = find_tensor(sd, key(s, 0, "token_mixer.dwconv.P"));
-    const Tensor SIG = find_tensor(sd, key(s, 0, "token_mixer.dwconv.SIG"));
-    REQUIRE(P.defined());
-    CHECK(find_tensor(params, key(s, 0, "token_mixer.dwconv.P")).is_same(P));
-    for (int b = 1; b < depths[s]; ++b) {
-      CHECK(find_tensor(sd, key(s, b, "token_mixer.dwconv.P")).is_same(P));
-      CHECK(find_tensor(sd, key(s, b, "token_mixer.dwconv.SIG")).is_same(SIG));
-      CHECK_FALSE(find_tensor(params, key(s, b, "token_mixer.dwconv.P")).defined());
-    }
-    if (previous_P.defined()) CHECK_FALSE(P.is_same(previous_P));
-    previous_P = P;
-    test::check_dcls_pair_init(P, SIG);
     // Each StarReLU has its own scale 1 / bias 0; res_scale starts at 1 (stages 2-3 only).
     for (const char* act : {"token_mixer.act1", "mlp.act"}) {
       const Tensor scale = find_tensor(params, key(s, 0, std::string(act) + ".scale"));

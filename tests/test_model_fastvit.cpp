@@ -80,15 +80,8 @@ void randomize_bn_and_layer_scales(Module& m, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("fastvit: state dicts match PyTorch key for key and parameter counts are exact", "[model][fastvit]") {
-  auto dsc = models::create_model(models::default_config("fastvit_audio_sa24"));
-  CHECK(dsc->name() == "fastvit_audio_sa24");
-  test::check_state_dict_listing(*dsc, "fastvit_audio_sa24", 850);
-  CHECK(dsc->num_parameters() == 21064015);
-
-  auto dcls = models::create_model(models::default_config("fastvit_dcls_audio_sa24"));
-  CHECK(dcls->name() == "fastvit_dcls_audio_sa24");
-  test::check_state_dict_listing(*dcls, "fastvit_dcls_audio_sa24", 900);
-  CHECK(dcls->num_parameters() == 21016655);
+  test::check_full_model_listing("fastvit_audio_sa24", 850, 21064015);
+  test::check_full_model_listing("fastvit_dcls_audio_sa24", 900, 21016655);
 }
 
 TEST_CASE("fastvit: the reparameterized baseline has the reference's names and 21,011,919 parameters",
