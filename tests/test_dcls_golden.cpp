@@ -221,7 +221,8 @@ TEST_CASE("dcls golden: nn::Dcls2d module against dcls 0.1.1 (f32)", "[dcls][gol
     expect_close(stage.layers[0]->SIG.grad(), g.at("grad.SIG"), golden_tol(g), "grad.SIG");
     for (int i = 0; i < layers; ++i) {
       const std::string li = "layer" + std::to_string(i);
-      expect_close(stage.layers[i]->weight.grad(), g.at("grad." + li + ".weight"), golden_tol(g), "grad." + li + ".weight");
+      expect_close(stage.layers[i]->weight.grad(), g.at("grad." + li + ".weight"), golden_tol(g),
+                   "grad." + li + ".weight");
       if (cfg.bias)
         expect_close(stage.layers[i]->bias.grad(), g.at("grad." + li + ".bias"), golden_tol(g), "grad." + li + ".bias");
     }

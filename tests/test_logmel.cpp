@@ -61,7 +61,8 @@ namespace {
 
 // Max |ours - golden| over the (513, 128) filter bank stored as each column's non-zero run (golden
 // prefix "fb_" or "fb64_"); `pattern_mismatch` counts entries non-zero in one and zero in the other.
-double fb_error(const test::GoldenFile& g, const std::string& prefix, const std::vector<double>& fb, int& pattern_mismatch) {
+double fb_error(const test::GoldenFile& g, const std::string& prefix, const std::vector<double>& fb,
+                int& pattern_mismatch) {
   const auto start = g.vec<int64_t>(prefix + "start"), count = g.vec<int64_t>(prefix + "count");
   const Tensor& vt = g.at(prefix + "values");
   const std::vector<double> values = vt.to(DType::f64).to_vector<double>();
