@@ -165,7 +165,13 @@ void PannsWaveformFile::read(int64_t i, float* wave, uint8_t* target) const {
   } else {
     std::vector<float> values(static_cast<size_t>(classes_));
     ok = read_row(target_, H5T_NATIVE_FLOAT, hsize_t(i), hsize_t(classes_), values.data());
-    for (int k = 0; ok && k < classes_; ++k) target[k] = values[size_t(k)] != 0.f;
+    for (int k = 0; ok && k < classes_; ++k) {
+      // Multi-hot only: a NaN or a soft value would otherwise turn silently into a positive label.
+      float v = values[size_t(k)];
+      USER_CHECK(v == 0.f || v == 1.f, path_, ": target of clip ", i, " (", names_[size_t(i)], ") holds ", v,
+                 " at class ", k, " (expected 0 or 1)");
+      target[k] = v == 1.f;
+    }
   }
   USER_CHECK(ok, path_, ": cannot read target of clip ", i, " (", names_[size_t(i)], ")");
 }

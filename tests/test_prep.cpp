@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "data/audio_io.h"
@@ -344,8 +345,10 @@ TEST_CASE("prep from a PANNs waveform HDF5 written by h5py", "[prep]") {
   CHECK(lm == logmel_of(wave, fe));
 }
 
-// A PANNs-like file as another packer might write it: variable-length names, 16 kHz int16, float targets.
-static void write_panns_c_api(const std::string& path, int n, int samples, int rate, int K) {
+// A PANNs-like file as another packer might write it: variable-length names, 16 kHz int16, float targets;
+// `clip1_class5` (when given) is written into clip 1's target at class 5, e.g. a NaN.
+static void write_panns_c_api(const std::string& path, int n, int samples, int rate, int K,
+                              std::optional<float> clip1_class5 = std::nullopt) {
   auto lock = hdf5_lock();
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   REQUIRE(f >= 0);
@@ -361,6 +364,7 @@ static void write_panns_c_api(const std::string& path, int n, int samples, int r
     for (int s = 0; s < samples; ++s) wave[size_t(i) * samples + s] = (s / (10 * (i + 1))) % 2 ? 8000 : -8000;
   std::vector<float> target(size_t(n) * K, 0.f);  // (N, K): clip i has classes i and K - 1
   for (int i = 0; i < n; ++i) target[size_t(i) * K + i] = target[size_t(i) * K + K - 1] = 1.f;
+  if (clip1_class5) target[size_t(K) + 5] = *clip1_class5;
   struct {
     const char* name;
     int rank;
@@ -385,6 +389,27 @@ static void write_panns_c_api(const std::string& path, int n, int samples, int r
   H5Sclose(scalar);
   H5Tclose(str);
   H5Fclose(f);
+}
+
+TEST_CASE("prep from a PANNs HDF5: a NaN or soft target fails that clip only, with the reason", "[prep]") {
+  for (float bad : {std::nanf(""), 0.5f}) {
+    fs::path dir = fresh_dir(std::isnan(bad) ? "panns_nan" : "panns_soft");
+    std::string path = (dir / "waves.h5").string();
+    write_panns_c_api(path, 3, 32000, 32000, 527, bad);
+    PannsWaveformFile h5(path);
+    fs::path out = dir / "out.h5";
+    PrepResult res = run_prep(clips_from_panns(h5), &h5, config(out, 2, true));
+    CHECK(res.written == 2);
+    CHECK(res.failed == 1);
+    SpectrogramReader r(out.string());
+    REQUIRE(r.size() == 2);
+    CHECK(r.name(0) == "clip_0");
+    CHECK(r.name(1) == "clip_2");
+    std::string report = read_bytes(out.string() + ".failed.tsv");
+    CHECK_THAT(report, Catch::Contains("clip_1"));
+    CHECK_THAT(report, Catch::Contains(std::isnan(bad) ? "holds nan at class 5 (expected 0 or 1)"
+                                                       : "holds 0.5 at class 5 (expected 0 or 1)"));
+  }
 }
 
 TEST_CASE("prep from a PANNs-style HDF5 written with the HDF5 C API: 16 kHz, float targets", "[prep]") {
