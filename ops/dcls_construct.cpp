@@ -14,20 +14,8 @@ namespace {
 
 // ---- CPU reference -------------------------------------------------------------------------------
 // Loops over the elements k of each (o, i) kernel instead of materialising the (D0, D1, 2, Co, Cin_g, Kc)
-// tensor of the PyTorch code. Z_k is summed in row-major grid order, as in the CUDA kernels.
-
-// g (D0, D1) of element e and its normaliser Z = sum g + 1e-7.
-template <class T>
-T gauss_plane(const DclsDims& d, const DclsGauss<T>& q, T* g) {
-  T Z = 0;
-  for (int64_t r = 0; r < d.D0; ++r)
-    for (int64_t c = 0; c < d.D1; ++c) {
-      const T v = dcls_gauss_value(q, r, c);
-      g[r * d.D1 + c] = v;
-      Z += v;
-    }
-  return Z + T(1e-7);
-}
+// tensor of the PyTorch code; the per-element maths is the shared one of dcls_construct.h. Each element's
+// plane g (D0, D1) is computed once and kept, where the CUDA kernels recompute it.
 
 template <class T>
 void dcls_forward_cpu(const DclsDims& d, const T* weight, const T* P, const T* SIG, T* K) {
@@ -41,9 +29,9 @@ void dcls_forward_cpu(const DclsDims& d, const T* weight, const T* P, const T* S
       for (int64_t j = 0; j < plane; ++j) Km[j] = T(0);
       for (int64_t k = 0; k < d.Kc; ++k) {
         const int64_t e = m * d.Kc + k;
-        const T Z = gauss_plane(d, dcls_gauss(d, P, SIG, e), g.data());
+        const T Z = dcls_gauss_norm(d, dcls_gauss(d, P, SIG, e), g.data());
         const T w = weight[e];
-        for (int64_t j = 0; j < plane; ++j) Km[j] += (g[j] / Z) * w;  // torch order: normalise, then weight
+        for (int64_t j = 0; j < plane; ++j) Km[j] += dcls_gauss_weighted(g[j], Z, w);
       }
     }
   }
@@ -53,7 +41,6 @@ template <class T>
 void dcls_backward_cpu(const DclsDims& d, const T* weight, const T* P, const T* SIG, const T* dK, T* dweight, T* dP,
                        T* dSIG) {
   const int64_t plane = d.D0 * d.D1;
-  const int64_t second = d.M * d.Kc;  // offset of P[1], SIG[1]
 #pragma omp parallel
   {
     std::vector<T> g(static_cast<size_t>(plane));  // (D0, D1)
@@ -63,32 +50,16 @@ void dcls_backward_cpu(const DclsDims& d, const T* weight, const T* P, const T* 
       for (int64_t k = 0; k < d.Kc; ++k) {
         const int64_t e = m * d.Kc + k;
         const DclsGauss<T> q = dcls_gauss(d, P, SIG, e);
-        const T Z = gauss_plane(d, q, g.data());
+        const T Z = dcls_gauss_norm(d, q, g.data());
         T A = 0;  // dL/dweight
-        for (int64_t j = 0; j < plane; ++j) A += G[j] * (g[j] / Z);
+        for (int64_t j = 0; j < plane; ++j) A += dcls_gauss_weighted(g[j], Z, G[j]);
         if (dweight) dweight[e] += A;
         if (!dP && !dSIG) continue;
         const T w = weight[e];
-        T px = 0, py = 0, sxx = 0, syy = 0;  // sum T_k (c-cx), (r-cy), (c-cx)^2, (r-cy)^2
-        for (int64_t r = 0; r < d.D0; ++r) {
-          const T dr = T(r) - q.cy;
-          for (int64_t c = 0; c < d.D1; ++c) {
-            const T dc = T(c) - q.cx;
-            const T t = w * (g[r * d.D1 + c] / Z) * (G[r * d.D1 + c] - A);
-            px += t * dc;
-            py += t * dr;
-            sxx += t * dc * dc;
-            syy += t * dr * dr;
-          }
-        }
-        if (dP) {
-          dP[e] += px / (q.sx * q.sx);
-          dP[second + e] += py / (q.sy * q.sy);
-        }
-        if (dSIG) {
-          dSIG[e] += sign_or_zero(SIG[e]) * sxx / (q.sx * q.sx * q.sx);
-          dSIG[second + e] += sign_or_zero(SIG[second + e]) * syy / (q.sy * q.sy * q.sy);
-        }
+        DclsGaussMoments<T> mo{};
+        for (int64_t r = 0; r < d.D0; ++r)
+          for (int64_t c = 0; c < d.D1; ++c) mo.add(q, r, c, w, g[r * d.D1 + c], Z, G[r * d.D1 + c], A);
+        dcls_gauss_store_grad(d, q, mo, SIG, e, dP, dSIG);
       }
     }
   }

@@ -16,11 +16,7 @@ constexpr int kThreads = 256;
 __global__ void dcls_norm_kernel(DclsDims d, const float* P, const float* SIG, float* Z) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= d.M * d.Kc) return;
-  const DclsGauss<float> q = dcls_gauss(d, P, SIG, e);
-  float z = 0.f;
-  for (int64_t r = 0; r < d.D0; ++r)
-    for (int64_t c = 0; c < d.D1; ++c) z += dcls_gauss_value(q, r, c);
-  Z[e] = z + 1e-7f;
+  Z[e] = dcls_gauss_norm(d, dcls_gauss(d, P, SIG, e));
 }
 
 __global__ void dcls_build_kernel(DclsDims d, const float* weight, const float* P, const float* SIG, const float* Z,
@@ -33,7 +29,7 @@ __global__ void dcls_build_kernel(DclsDims d, const float* weight, const float* 
   float acc = 0.f;
   for (int64_t k = 0; k < d.Kc; ++k) {
     const int64_t e = m * d.Kc + k;
-    acc += (dcls_gauss_value(dcls_gauss(d, P, SIG, e), r, c) / Z[e]) * weight[e];
+    acc += dcls_gauss_weighted(dcls_gauss_value(dcls_gauss(d, P, SIG, e), r, c), Z[e], weight[e]);
   }
   K[i] = acc;
 }
@@ -42,39 +38,19 @@ __global__ void dcls_backward_kernel(DclsDims d, const float* weight, const floa
                                      const float* dK, float* dweight, float* dP, float* dSIG) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= d.M * d.Kc) return;
-  const int64_t second = d.M * d.Kc;  // offset of P[1], SIG[1]
   const float* G = dK + (e / d.Kc) * d.D0 * d.D1;  // (D0, D1) gradient of this element's kernel
   const DclsGauss<float> q = dcls_gauss(d, P, SIG, e);
-  float Z = 0.f;
-  for (int64_t r = 0; r < d.D0; ++r)
-    for (int64_t c = 0; c < d.D1; ++c) Z += dcls_gauss_value(q, r, c);
-  Z += 1e-7f;
+  const float Z = dcls_gauss_norm(d, q);
   float A = 0.f;  // dL/dweight
   for (int64_t r = 0; r < d.D0; ++r)
-    for (int64_t c = 0; c < d.D1; ++c) A += G[r * d.D1 + c] * (dcls_gauss_value(q, r, c) / Z);
+    for (int64_t c = 0; c < d.D1; ++c) A += dcls_gauss_weighted(dcls_gauss_value(q, r, c), Z, G[r * d.D1 + c]);
   if (dweight) dweight[e] += A;
   if (!dP && !dSIG) return;
   const float w = weight[e];
-  float px = 0.f, py = 0.f, sxx = 0.f, syy = 0.f;  // sum T_k (c-cx), (r-cy), (c-cx)^2, (r-cy)^2
-  for (int64_t r = 0; r < d.D0; ++r) {
-    const float dr = float(r) - q.cy;
-    for (int64_t c = 0; c < d.D1; ++c) {
-      const float dc = float(c) - q.cx;
-      const float t = w * (dcls_gauss_value(q, r, c) / Z) * (G[r * d.D1 + c] - A);
-      px += t * dc;
-      py += t * dr;
-      sxx += t * dc * dc;
-      syy += t * dr * dr;
-    }
-  }
-  if (dP) {
-    dP[e] += px / (q.sx * q.sx);
-    dP[second + e] += py / (q.sy * q.sy);
-  }
-  if (dSIG) {
-    dSIG[e] += sign_or_zero(SIG[e]) * sxx / (q.sx * q.sx * q.sx);
-    dSIG[second + e] += sign_or_zero(SIG[second + e]) * syy / (q.sy * q.sy * q.sy);
-  }
+  DclsGaussMoments<float> mo{};
+  for (int64_t r = 0; r < d.D0; ++r)
+    for (int64_t c = 0; c < d.D1; ++c) mo.add(q, r, c, w, dcls_gauss_value(q, r, c), Z, G[r * d.D1 + c], A);
+  dcls_gauss_store_grad(d, q, mo, SIG, e, dP, dSIG);
 }
 
 }  // namespace

@@ -34,14 +34,16 @@ struct DclsDims {
   int64_t M, Kc, D0, D1;
 };
 
+// The per-element maths below is the only definition of it: the CPU reference (dcls_construct.cpp, f32/f64)
+// and the CUDA kernels (dcls_construct.cu, f32) both call these helpers, in torch's order of operations
+// where it matters (P + D//2, |SIG| + 0.27, (idx - centre) / sigma, sum then + 1e-7, g / Z before * weight).
+
 // One Gaussian element: centre (cx, cy) in grid coordinates and effective sigmas (sx, sy).
 template <class T>
 struct DclsGauss {
   T cx, cy, sx, sy;
 };
 
-// Shared by the CPU reference and the CUDA kernels, in torch's order of operations where it matters
-// (P + D//2, |SIG| + 0.27, (idx - centre) / sigma).
 template <class T>
 ENGINE_HD DclsGauss<T> dcls_gauss(const DclsDims& d, const T* P, const T* SIG, int64_t e) {
   using std::fabs;                    // float overload on the host (plain fabs would widen to double)
@@ -58,9 +60,64 @@ ENGINE_HD T dcls_gauss_value(const DclsGauss<T>& q, int64_t r, int64_t c) {
   return exp(T(-0.5) * (u * u + v * v));
 }
 
+// Z = sum_{r,c} g(r, c) + 1e-7, summed in row-major grid order. When g is non-null it also receives the
+// plane g (D0, D1) (the CPU keeps it; the CUDA kernels pass nullptr and recompute g where they need it).
+template <class T>
+ENGINE_HD T dcls_gauss_norm(const DclsDims& d, const DclsGauss<T>& q, T* g = nullptr) {
+  T Z = T(0);
+  for (int64_t r = 0; r < d.D0; ++r)
+    for (int64_t c = 0; c < d.D1; ++c) {
+      const T v = dcls_gauss_value(q, r, c);
+      if (g) g[r * d.D1 + c] = v;
+      Z += v;
+    }
+  return Z + T(1e-7);
+}
+
+// (g / Z) * x, normalise first as torch does. x = weight gives the cell's contribution to K; x = G (the
+// kernel gradient at that cell) its contribution to A = dL/dweight (IEEE products commute, so the bits match
+// torch's G * (g / Z)).
+template <class T>
+ENGINE_HD T dcls_gauss_weighted(T g, T Z, T x) {
+  return (g / Z) * x;
+}
+
+// Backward sums of one element over its grid: T_k(r,c) = weight * (g / Z) * (G - A) times (c-cx), (r-cy),
+// (c-cx)^2 and (r-cy)^2; A = dL/dweight of the element must be complete before the first add.
+template <class T>
+struct DclsGaussMoments {
+  T px, py, sxx, syy;  // start from {} (all zero)
+
+  ENGINE_HD void add(const DclsGauss<T>& q, int64_t r, int64_t c, T w, T g, T Z, T G, T A) {
+    const T dr = T(r) - q.cy;
+    const T dc = T(c) - q.cx;
+    const T t = dcls_gauss_weighted(g, Z, w) * (G - A);  // dL/dg * g
+    px += t * dc;
+    py += t * dr;
+    sxx += t * dc * dc;
+    syy += t * dr * dr;
+  }
+};
+
 template <class T>
 ENGINE_HD T sign_or_zero(T v) {
   return T((v > T(0)) - (v < T(0)));
+}
+
+// Accumulates the element's dP and dSIG (either may be null) from its moments:
+//   dP[0] = px / sx^2,  dP[1] = py / sy^2,  dSIG[0] = sign(SIG[0]) sxx / sx^3,  dSIG[1] = sign(SIG[1]) syy / sy^3.
+template <class T>
+ENGINE_HD void dcls_gauss_store_grad(const DclsDims& d, const DclsGauss<T>& q, const DclsGaussMoments<T>& mo,
+                                     const T* SIG, int64_t e, T* dP, T* dSIG) {
+  const int64_t second = d.M * d.Kc;  // offset of P[1], SIG[1]
+  if (dP) {
+    dP[e] += mo.px / (q.sx * q.sx);
+    dP[second + e] += mo.py / (q.sy * q.sy);
+  }
+  if (dSIG) {
+    dSIG[e] += sign_or_zero(SIG[e]) * mo.sxx / (q.sx * q.sx * q.sx);
+    dSIG[second + e] += sign_or_zero(SIG[second + e]) * mo.syy / (q.sy * q.sy * q.sy);
+  }
 }
 
 #ifdef ENGINE_CUDA
