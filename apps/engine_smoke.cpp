@@ -33,7 +33,7 @@ struct Options {
   uint64_t seed = 0;
   std::string device = "auto";
   std::string data, eval, model = "convnext_dcls_audio_tiny", dims = "16,32,48,64", depths = "1,1,2,1";
-  bool no_augment = false;
+  bool no_augment = false, no_mixup = false;
 };
 
 std::vector<int> parse_stage_list(const std::string& flag, const std::string& text) {
@@ -137,9 +137,9 @@ int run_real(const Options& o, Device dev) {
   });
   std::printf("%s (dims %s, depths %s): %lld parameters, device %s\n", model->name().c_str(), o.dims.c_str(),
               o.depths.c_str(), (long long)model->num_parameters(), device_name(dev));
-  std::printf("train: %s, %lld clips, batch %d, %lld steps per epoch, %d epochs, augmentations %s, mixup 0.8\n",
+  std::printf("train: %s, %lld clips, batch %d, %lld steps per epoch, %d epochs, augmentations %s, mixup %s\n",
               o.data.c_str(), (long long)loader.samples_per_epoch(), o.batch, (long long)loader.batches_per_epoch(),
-              o.epochs, o.no_augment ? "off" : "on");
+              o.epochs, o.no_augment ? "off" : "on", o.no_mixup ? "off" : "0.8 with label smoothing 0.1");
   EvalResult before;
   if (!o.eval.empty()) {
     before = evaluate(*model, o.eval, o.batch, dev);
@@ -157,8 +157,9 @@ int run_real(const Options& o, Device dev) {
     data::Batch b;
     while (loader.next(b)) {
       const int B = int(b.x.shape()[0]);
-      data::mixup_batch(b.x.data<float>(), b.y.data<float>(), B, b.x.numel() / B, cfg.num_classes, mixup, o.seed,
-                        uint64_t(step));
+      if (!o.no_mixup)
+        data::mixup_batch(b.x.data<float>(), b.y.data<float>(), B, b.x.numel() / B, cfg.num_classes, mixup, o.seed,
+                          uint64_t(step));
       arena.zero_grad();
       Tensor loss = ops::bce_with_logits(model->forward(b.x.to(dev), drop_gen), b.y.to(dev));
       float l = loss.item<float>();
@@ -234,6 +235,7 @@ int run(int argc, char** argv) {
   app.add_option("--epochs", o.epochs, "with --data: epochs")->check(CLI::PositiveNumber);
   app.add_option("--workers", o.workers, "with --data: loader threads")->check(CLI::NonNegativeNumber);
   app.add_flag("--no-augment", o.no_augment, "with --data: no roll / speed / erasing");
+  app.add_flag("--no-mixup", o.no_mixup, "with --data: no mixup and label smoothing");
   app.add_option("--steps", o.steps, "synthetic: optimizer steps")->check(CLI::PositiveNumber);
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--lr", o.lr, "AdamW learning rate (default 1e-2 synthetic, 2e-3 with --data)")
