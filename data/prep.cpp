@@ -114,9 +114,9 @@ class Progress {
     double t = std::chrono::duration<double>(clock::now() - start_).count();
     if (!final && t - last_ < (tty_ ? 0.25 : 30.0)) return;
     last_ = t;
-    int64_t done = written + failed, todo = total_ - skipped_;
+    int64_t done = written + failed, pending = total_ - skipped_;
     double rate = t > 0 ? done / t : 0;
-    std::string eta = rate > 0 ? format_duration((todo - done) / rate) : "?";
+    std::string eta = rate > 0 ? format_duration((pending - done) / rate) : "?";
     std::fprintf(stderr, "%s%lld/%lld clips (%lld written, %lld failed, %lld already done)  %.1f clips/s  ETA %s%s",
                  tty_ ? "\r" : "", (long long)(done + skipped_), (long long)total_, (long long)written,
                  (long long)failed, (long long)skipped_, rate, eta.c_str(), tty_ ? "\033[K" : "\n");
@@ -235,12 +235,12 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
   auto writer_ptr = std::make_unique<SpectrogramWriter>(cfg.output, cfg.fe, cfg.num_classes, cfg.float32,
                                                         fs::exists(partial), cfg.source_description);
   SpectrogramWriter& writer = *writer_ptr;
-  std::vector<size_t> todo;  // indices into clips, in order
+  std::vector<size_t> pending;  // indices into clips, in order
   for (size_t i = 0; i < clips.size(); ++i) {
     if (writer.contains(clips[i].name))
       res.skipped++;
     else
-      todo.push_back(i);
+      pending.push_back(i);
   }
 
   // Workers claim jobs in order and leave their results in `ready`; rows are appended strictly in job order,
@@ -259,13 +259,13 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
   auto worker = [&] {
     std::unique_lock<std::mutex> lock(mu);
     for (;;) {
-      cv.wait(lock, [&] { return error || next_claim >= todo.size() || next_claim < next_write + window; });
-      if (error || next_claim >= todo.size()) return;
+      cv.wait(lock, [&] { return error || next_claim >= pending.size() || next_claim < next_write + window; });
+      if (error || next_claim >= pending.size()) return;
       size_t job = next_claim++;
       lock.unlock();
       ClipResult r;
       try {
-        r = process_clip(clips[todo[job]], h5, cfg, logmel);
+        r = process_clip(clips[pending[job]], h5, cfg, logmel);
       } catch (...) {
         lock.lock();
         if (!error) error = std::current_exception();
@@ -281,7 +281,7 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
       for (auto it = ready.find(next_write); !error && it != ready.end(); it = ready.find(next_write)) {
         ClipResult out = std::move(it->second);
         ready.erase(it);
-        const PrepClip& c = clips[todo[next_write]];
+        const PrepClip& c = clips[pending[next_write]];
         lock.unlock();
         try {
           if (out.reason.empty()) writer.append(c.name, out.logmel.data(), out.labels.data(), c.path);
@@ -308,7 +308,7 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
   for (int t = 0; t < res.threads; ++t) pool.emplace_back(worker);
   {
     std::unique_lock<std::mutex> lock(mu);
-    while (!error && next_write < todo.size()) {
+    while (!error && next_write < pending.size()) {
       cv.wait_for(lock, std::chrono::milliseconds(250));
       progress.update(res.written, res.failed, false);
     }
