@@ -18,17 +18,6 @@ using namespace engine;
 using namespace engine::data;
 namespace fs = std::filesystem;
 
-// class_labels_indices.csv when --labels is not given: the source tree's data/ next to the build folder
-// (build-*/engine_prep -> ../data/), or a copy beside the executable.
-static std::string default_labels_path() {
-  std::error_code ec;
-  fs::path exe_dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  for (const fs::path& p : {exe_dir / ".." / "data" / "class_labels_indices.csv", exe_dir / "class_labels_indices.csv"})
-    if (fs::is_regular_file(p)) return p.lexically_normal().string();
-  user_error("--labels: not given, and class_labels_indices.csv is neither in ", (exe_dir / ".." / "data").string(),
-             " nor in ", exe_dir.string(), "; pass --labels PATH");
-}
-
 static int run(int argc, char** argv) {
   CLI::App app{"engine_prep: audio clips -> log-mel spectrogram HDF5 (32 kHz, 10 s, 128 mels x 1001 frames, the\n"
                "paper's front end). Give exactly one input: --segments with --audio-dir, --manifest, or --panns-h5.\n"
@@ -55,8 +44,7 @@ static int run(int argc, char** argv) {
                                 "come from its target, clip names from audio_name");
   app.add_option("-o,--output", output, "spectrogram HDF5 to write")->required();
   app.add_option("--labels", labels,
-                 "class_labels_indices.csv (index,mid,display_name); default: data/class_labels_indices.csv of the "
-                 "source tree, found from the executable (<exe dir>/../data/) or beside it");
+                 "class_labels_indices.csv (index,mid,display_name); default: AudioSet's 527 classes, built in");
   app.add_option("--threads", threads, "worker threads (default: all hardware threads)")->check(CLI::Range(1, 1024));
   app.add_flag("--float32", float32, "store log-mels as float32 (default float16: half the size)");
   app.add_flag("--force", force, "rebuild the output even if it exists (discards an existing .partial too)");
@@ -105,7 +93,7 @@ static int run(int argc, char** argv) {
     std::fprintf(stderr, "%s: %lld clips of %lld samples at %d Hz, %d classes\n", panns.c_str(),
                  (long long)h5->size(), (long long)h5->clip_samples(), h5->sample_rate(), h5->num_classes());
   } else {
-    ClassLabels classes = read_class_labels(labels.empty() ? default_labels_path() : labels);
+    const ClassLabels classes = labels.empty() ? audioset_class_labels() : read_class_labels(labels);
     cfg.num_classes = classes.size();
     if (!segments.empty()) {
       SegmentList list = read_segments_csv(segments, classes);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
@@ -137,8 +138,8 @@ std::vector<int> ClassLabels::parse_list(const std::string& text, const std::str
   return out;
 }
 
-ClassLabels read_class_labels(const std::string& path) {
-  std::vector<std::string> lines = read_lines(path);
+namespace {
+ClassLabels parse_class_labels(const std::vector<std::string>& lines, const std::string& path) {
   ClassLabels cl;
   cl.path = path;
   USER_CHECK(!lines.empty() && lower(trim(lines[0])) == "index,mid,display_name", path,
@@ -157,6 +158,26 @@ ClassLabels read_class_labels(const std::string& path) {
   }
   USER_CHECK(cl.size() > 0, path, ": no classes");
   return cl;
+}
+}  // namespace
+
+ClassLabels read_class_labels(const std::string& path) { return parse_class_labels(read_lines(path), path); }
+
+const ClassLabels& audioset_class_labels() {
+  static const ClassLabels labels = [] {
+    static const char* const csv =
+#include "class_labels_indices.inc"
+        ;
+    std::vector<std::string> lines;
+    std::stringstream in(csv);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      lines.push_back(line);
+    }
+    return parse_class_labels(lines, "class_labels_indices.csv (built in)");
+  }();
+  return labels;
 }
 
 int64_t SegmentList::num_labels() const {

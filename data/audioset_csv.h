@@ -23,6 +23,8 @@ struct ClassLabels {
   std::vector<int> parse_list(const std::string& text, const std::string& where) const;
 };
 ClassLabels read_class_labels(const std::string& path);
+// AudioSet's class_labels_indices.csv as shipped in data/, built into the binaries (works from any folder).
+const ClassLabels& audioset_class_labels();
 
 // One row of an official segment CSV: `YTID, start_seconds, end_seconds, "mid1,mid2"`.
 struct Segment {

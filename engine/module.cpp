@@ -16,11 +16,12 @@ void Module::check_new_name(const std::string& name) const {
   ENGINE_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "attribute '", name, "' registered twice");
 }
 
-Tensor Module::register_parameter(const std::string& name, Tensor t) {
+Tensor Module::register_parameter(const std::string& name, Tensor t, ParamRole role) {
   check_new_name(name);
   ENGINE_CHECK(t.defined(), "parameter '", name, "' is undefined");
   t.set_requires_grad(true);
   params_.emplace_back(name, t);
+  param_roles_.push_back(role);
   return t;
 }
 
@@ -59,6 +60,17 @@ NamedTensors Module::unique_named(bool parameters) const {
 }
 
 NamedTensors Module::named_parameters() const { return unique_named(true); }
+
+std::vector<ParamRole> Module::parameter_roles() const {
+  std::vector<ParamRole> out;
+  std::unordered_set<const TensorImpl*> seen_tensors;
+  std::vector<const Module*> seen_modules;
+  walk("", seen_modules, [&](const std::string&, const Module& m) {
+    for (size_t i = 0; i < m.params_.size(); ++i)
+      if (seen_tensors.insert(m.params_[i].second.impl_ptr().get()).second) out.push_back(m.param_roles_[i]);
+  });
+  return out;
+}
 NamedTensors Module::named_buffers() const { return unique_named(false); }
 
 void Module::collect_state(const std::string& prefix, NamedTensors& out) const {

@@ -23,6 +23,10 @@ namespace engine {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// What a parameter is, declared where it is registered: optimizers form their groups from it (and from
+// the shape), never from the name (train/param_groups.h).
+enum class ParamRole { weight, bias, dcls_position, dcls_sigma };
+
 class Module {
  public:
   Module() = default;
@@ -31,7 +35,7 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   // Marks t as requiring grad; returns the same handle (layers keep it as a member).
-  Tensor register_parameter(const std::string& name, Tensor t);
+  Tensor register_parameter(const std::string& name, Tensor t, ParamRole role = ParamRole::weight);
   // Never requires grad.
   Tensor register_buffer(const std::string& name, Tensor t);
   template <class M>
@@ -41,6 +45,8 @@ class Module {
   }
 
   NamedTensors named_parameters() const;
+  // The role of each entry of named_parameters(), in the same order (an alias: its first registration's).
+  std::vector<ParamRole> parameter_roles() const;
   NamedTensors named_buffers() const;
   NamedTensors state_dict() const;
   // Sum of numel over the unique parameters: sum(p.numel() for p in model.parameters()).
@@ -72,6 +78,7 @@ class Module {
   NamedTensors unique_named(bool parameters) const;
 
   NamedTensors params_;
+  std::vector<ParamRole> param_roles_;  // parallel to params_
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;

@@ -1,5 +1,7 @@
 #include "engine/safetensors.h"
 
+#include "engine/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,50 +51,6 @@ bool st_dtype_from_name(const std::string& s, DType& out) {
   return false;
 }
 
-// A temporary file next to the destination; removed unless commit() renamed it into place.
-class AtomicWriter {
- public:
-  explicit AtomicWriter(const std::string& path) : path_(path) {
-    static std::atomic<unsigned> counter{0};
-    tmp_ = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd_ < 0) fail("cannot create a temporary file next to it");
-  }
-  ~AtomicWriter() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  AtomicWriter(const AtomicWriter&) = delete;
-  AtomicWriter& operator=(const AtomicWriter&) = delete;
-
-  void write(const void* data, size_t bytes) {
-    const char* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-      ssize_t n = ::write(fd_, p, bytes);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) fail("write failed");
-      p += n;
-      bytes -= size_t(n);
-    }
-  }
-  void commit() {
-    if (::fsync(fd_) != 0) fail("fsync failed");
-    int rc = ::close(fd_);
-    fd_ = -1;
-    if (rc != 0) fail("close failed");
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("cannot rename the temporary file into place");
-    committed_ = true;
-  }
-
- private:
-  [[noreturn]] void fail(const char* what) {
-    user_error("save_safetensors ", path_, ": ", what, " (", std::strerror(errno), ")");
-  }
-  std::string path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 struct Entry {
   std::string name;
   DType dtype;
@@ -137,7 +95,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(uint64_t(text.size()) >> (8 * i));
 
-  AtomicWriter out(path);
+  AtomicFile out(path);
   out.write(len, 8);
   out.write(text.data(), text.size());
   for (size_t i : order) {

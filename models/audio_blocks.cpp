@@ -10,7 +10,7 @@ namespace engine::models {
 DepthwiseConv2d::DepthwiseConv2d(int channels, int kernel, bool has_bias, Generator& gen) : pad_(kernel / 2) {
   weight = register_parameter("weight", Tensor::empty({channels, 1, kernel, kernel}));  // (C, 1, k, k)
   init_normal(weight, 0.0, 0.02, gen);
-  if (has_bias) bias = register_parameter("bias", Tensor::zeros({channels}));  // (C)
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({channels}), ParamRole::bias);  // (C)
 }
 
 Tensor DepthwiseConv2d::forward(const Tensor& x) const {

@@ -36,12 +36,14 @@ const std::vector<Entry>& entries() {
 
 ArchRegistrar::ArchRegistrar(const char* arch, ArchBuilder build) { arch_registry()[arch] = build; }
 
-std::string AudioTagger::name() const {
+std::string model_name(const ModelConfig& config) {
   for (const Entry& e : entries())
-    if (config_.arch == e.arch && config_.variant == e.variant) return e.name;
-  ENGINE_CHECK(false, "no model name for arch ", config_.arch);
+    if (config.arch == e.arch && config.variant == e.variant) return e.name;
+  ENGINE_CHECK(false, "no model name for arch ", config.arch);
   return {};
 }
+
+std::string AudioTagger::name() const { return model_name(config_); }
 
 const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names = [] {

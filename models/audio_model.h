@@ -55,6 +55,9 @@ class AudioTagger : public Module {
   ModelConfig config_;
 };
 
+// The paper code's name of a configuration's arch and variant, e.g. "convnext_dcls_audio_tiny".
+std::string model_name(const ModelConfig& config);
+
 // The six names above, in that order.
 const std::vector<std::string>& model_names();
 // The paper's configuration of a model name (UserError listing the valid names for an unknown one).

@@ -15,7 +15,7 @@ constexpr double kHeadEps = 1e-5;   // MlpHead's nn.LayerNorm default
 
 StarReLU::StarReLU() {
   scale = register_parameter("scale", Tensor::full({1}, 1.0));  // (1)
-  bias = register_parameter("bias", Tensor::zeros({1}));        // (1)
+  bias = register_parameter("bias", Tensor::zeros({1}), ParamRole::bias);        // (1)
 }
 
 Tensor StarReLU::forward(const Tensor& x) const { return ops::star_relu(x, scale, bias); }

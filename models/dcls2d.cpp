@@ -26,13 +26,13 @@ Dcls2d::Dcls2d(const Dcls2dConfig& c, Dcls2dInit init, Generator& gen, const Dcl
   if (share_from) {
     check_shape(share_from->P, pshape, "Dcls2d shared P");
     check_shape(share_from->SIG, pshape, "Dcls2d shared SIG");
-    P = register_parameter("P", share_from->P);
-    SIG = register_parameter("SIG", share_from->SIG);
+    P = register_parameter("P", share_from->P, ParamRole::dcls_position);
+    SIG = register_parameter("SIG", share_from->SIG, ParamRole::dcls_sigma);
   } else {
-    P = register_parameter("P", Tensor::empty(pshape));             // (2, Co, Cin_g, Kc)
-    SIG = register_parameter("SIG", Tensor::full(pshape, 0.23));    // (2, Co, Cin_g, Kc)
+    P = register_parameter("P", Tensor::empty(pshape), ParamRole::dcls_position);           // (2, Co, Cin_g, Kc)
+    SIG = register_parameter("SIG", Tensor::full(pshape, 0.23), ParamRole::dcls_sigma);  // (2, Co, Cin_g, Kc)
   }
-  if (c.bias) bias = register_parameter("bias", Tensor::empty({Co}));  // (Co)
+  if (c.bias) bias = register_parameter("bias", Tensor::empty({Co}), ParamRole::bias);  // (Co)
 
   if (init == Dcls2dInit::dcls_default) {
     // kaiming_uniform_(a=sqrt(5)) on (Co, Cin_g, Kc) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)); bias alike.

@@ -88,7 +88,7 @@ Conv2d::Conv2d(const ConvSpec& s, ConvInit init, Generator& gen) : spec_(s) {
   USER_CHECK(s.groups >= 1 && s.in % s.groups == 0 && s.out % s.groups == 0, "Conv2d: channels (", s.in, " in, ",
              s.out, " out) must be multiples of groups ", s.groups);
   weight = register_parameter("weight", Tensor::empty({s.out, s.in / s.groups, s.kh, s.kw}));  // (Co, Ci/G, kh, kw)
-  if (s.bias) bias = register_parameter("bias", Tensor::empty({s.out}));                       // (Co)
+  if (s.bias) bias = register_parameter("bias", Tensor::empty({s.out}), ParamRole::bias);                       // (Co)
   if (init == ConvInit::trunc_normal) {
     init_normal(weight, 0.0, 0.02, gen);
     if (s.bias) init_constant(bias, 0.0);
@@ -112,7 +112,7 @@ Tensor Conv2d::forward(const Tensor& x) const {
 
 BatchNorm2d::BatchNorm2d(int c) {
   weight = register_parameter("weight", Tensor::full({c}, 1.0));      // (C)
-  bias = register_parameter("bias", Tensor::zeros({c}));             // (C)
+  bias = register_parameter("bias", Tensor::zeros({c}), ParamRole::bias);             // (C)
   running_mean = register_buffer("running_mean", Tensor::zeros({c}));  // (C)
   running_var = register_buffer("running_var", Tensor::full({c}, 1.0));  // (C)
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));  // []

@@ -13,7 +13,7 @@ Conv2d::Conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w, op
              " input channels not divisible by groups ", params.groups);
   weight = register_parameter("weight", Tensor::empty({out_channels, in_channels / params.groups, kernel_h, kernel_w}));
   init_normal(weight, 0.0, 0.02, gen);
-  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out_channels}));
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out_channels}), ParamRole::bias);
 }
 
 Tensor Conv2d::forward(const Tensor& x) const { return ops::conv2d(x, weight, bias, params_); }
@@ -21,14 +21,14 @@ Tensor Conv2d::forward(const Tensor& x) const { return ops::conv2d(x, weight, bi
 Linear::Linear(int in_features, int out_features, bool has_bias, Generator& gen) {
   weight = register_parameter("weight", Tensor::empty({out_features, in_features}));
   init_normal(weight, 0.0, 0.02, gen);
-  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out_features}));
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out_features}), ParamRole::bias);
 }
 
 Tensor Linear::forward(const Tensor& x) const { return ops::linear(x, weight, bias); }
 
 LayerNorm::LayerNorm(int channels, double eps, bool has_bias) : eps_(eps) {
   weight = register_parameter("weight", Tensor::full({channels}, 1.0));
-  if (has_bias) bias = register_parameter("bias", Tensor::zeros({channels}));
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({channels}), ParamRole::bias);
 }
 
 Tensor LayerNorm::forward(const Tensor& x) const { return ops::layer_norm(x, weight, bias, eps_); }

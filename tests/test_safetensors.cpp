@@ -113,8 +113,7 @@ TEST_CASE("safetensors: writes are atomic", "[safetensors]") {
 
   SECTION("missing directory: error, no file") {
     const std::string path = dir.file("no_such_dir/x.safetensors");
-    REQUIRE_THROWS_WITH(save_safetensors(path, t), Catch::Contains("save_safetensors " + path) &&
-                                                       Catch::Contains("cannot create a temporary file"));
+    REQUIRE_THROWS_WITH(save_safetensors(path, t), Catch::Contains(path + ": cannot create a temporary file"));
     REQUIRE_FALSE(fs::exists(path));
   }
   SECTION("rename onto a directory fails after writing: the temporary file is removed") {

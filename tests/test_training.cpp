@@ -2,19 +2,21 @@
 // a parameter arena; the loss must fall well below its starting value.
 #include <catch2/catch.hpp>
 
-#include "engine/adamw.h"
 #include "engine/autograd.h"
 #include "engine/init.h"
 #include "models/tiny_convnet.h"
 #include "ops/bce_loss.h"
+#include "train/optimizer.h"
+#include "train/param_groups.h"
 
 using namespace engine;
 
 TEST_CASE("a tiny network trains on random data on the CPU", "[training]") {
   models::TinyConvNetConfig cfg;
   models::TinyConvNet net(cfg, /*seed=*/1);
-  ParameterArena arena(net, Device::CPU, 2);
-  AdamW opt(arena, AdamWConfig{}, [](const std::string& name) { return name.find("weight") != std::string::npos; });
+  const train::ParamGrouping groups = train::paper_param_groups(net, 0.05, 5.0);
+  ParameterArena arena(net, Device::CPU, train::Optimizer::kStateSlots, groups.group_of);
+  train::Optimizer opt(arena, groups.groups, train::OptimizerConfig{});
 
   Generator data_gen(7);
   Tensor x = Tensor::empty({8, 8, 64, 1});  // (N, H, W, 1)

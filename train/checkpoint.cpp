@@ -1,0 +1,231 @@
+#include "train/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/atomic_file.h"
+#include "engine/check.h"
+#include "engine/safetensors.h"
+
+namespace engine::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kEmaPrefix = "ema.";
+
+std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
+std::vector<int> split_ints(const std::string& file, const std::string& key, const std::string& text) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      out.push_back(std::stoi(item));
+    } catch (const std::exception&) {
+      user_error(file, ": metadata ", key, " = '", text, "' is not a list of integers");
+    }
+  }
+  return out;
+}
+
+int64_t step_of(const std::string& dir_name) {
+  const std::string prefix = "checkpoint-";
+  if (dir_name.size() != prefix.size() + 9 || dir_name.compare(0, prefix.size(), prefix) != 0) return -1;
+  const std::string digits = dir_name.substr(prefix.size());
+  if (!std::all_of(digits.begin(), digits.end(), ::isdigit)) return -1;
+  return std::stoll(digits);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  USER_CHECK(in, path, ": cannot read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::map<std::string, std::string> model_metadata(const models::ModelConfig& c) {
+  return {{"format", "pt"},
+          {"engine.model", models::model_name(c)},
+          {"engine.dims", join(c.dims)},
+          {"engine.depths", join(c.depths)},
+          {"engine.num_classes", std::to_string(c.num_classes)}};
+}
+
+models::ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name) {
+  SafetensorsFile f = load_safetensors(weights_path);
+  auto it = f.metadata.find("engine.model");
+  if (it == f.metadata.end()) {
+    USER_CHECK(!fallback_name.empty(), weights_path,
+               ": the file does not say which model it holds (no engine.model metadata); pass --model NAME");
+    return models::default_config(fallback_name);
+  }
+  models::ModelConfig c = models::default_config(it->second);
+  USER_CHECK(fallback_name.empty() || fallback_name == it->second, weights_path, " holds ", it->second,
+             ", not the --model ", fallback_name);
+  auto get = [&](const char* key) {
+    auto m = f.metadata.find(key);
+    USER_CHECK(m != f.metadata.end(), weights_path, ": metadata has engine.model but no ", key);
+    return m->second;
+  };
+  c.dims = split_ints(weights_path, "engine.dims", get("engine.dims"));
+  c.depths = split_ints(weights_path, "engine.depths", get("engine.depths"));
+  c.num_classes = split_ints(weights_path, "engine.num_classes", get("engine.num_classes")).at(0);
+  return c;
+}
+
+std::string checkpoint_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "checkpoint-%09lld", (long long)step);
+  return buf;
+}
+
+std::string write_checkpoint(const std::string& run_dir, const models::AudioTagger& model, const ParameterArena& arena,
+                             int ema_slot, const RunState& state) {
+  const fs::path final_dir = fs::path(run_dir) / checkpoint_name(state.step);
+  if (fs::exists(final_dir / "state.json")) return final_dir.string();
+  const fs::path tmp = fs::path(run_dir) / ("." + checkpoint_name(state.step) + ".partial-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  USER_CHECK(!ec, tmp.string(), ": cannot create the checkpoint directory (", ec.message(), ")");
+  try {
+    const auto meta = model_metadata(model.config());
+    save_module(model, (tmp / "model.safetensors").string(), meta);
+
+    NamedTensors moments;
+    const auto& segs = arena.segments();
+    for (size_t i = 0; i < segs.size(); ++i) {
+      moments.emplace_back("exp_avg." + segs[i].name, arena.state_of(0, i));
+      moments.emplace_back("exp_avg_sq." + segs[i].name, arena.state_of(1, i));
+      if (ema_slot >= 0) moments.emplace_back(kEmaPrefix + segs[i].name, arena.state_of(ema_slot, i));
+    }
+    save_safetensors((tmp / "optimizer.safetensors").string(), moments);
+
+    if (ema_slot >= 0) {
+      // The EMA weights as a model file: live buffers, EMA parameters (swapped in through a copy of the state).
+      NamedTensors sd = model.state_dict();
+      std::map<const TensorImpl*, Tensor> ema_of;
+      NamedTensors params = model.named_parameters();
+      for (size_t i = 0; i < segs.size(); ++i)
+        for (const auto& [name, t] : params)
+          if (name == segs[i].name) ema_of[t.impl_ptr().get()] = arena.state_of(ema_slot, i);
+      for (auto& [name, t] : sd) {
+        auto e = ema_of.find(t.impl_ptr().get());
+        if (e != ema_of.end()) t = e->second;
+      }
+      save_safetensors((tmp / "model_ema.safetensors").string(), sd, meta);
+    }
+
+    nlohmann::json j;
+    j["step"] = state.step;
+    j["loader"] = state.loader;
+    j["best_map"] = state.best_map;
+    j["best_step"] = state.best_step;
+    j["skipped_steps"] = state.skipped_steps;
+    j["eval"] = state.eval;
+    j["model"] = meta.at("engine.model");
+    write_file_atomic((tmp / "state.json").string(), j.dump(1) + "\n");
+    fsync_directory(tmp.string());
+    fs::rename(tmp, final_dir, ec);
+    USER_CHECK(!ec, final_dir.string(), ": cannot move the checkpoint into place (", ec.message(), ")");
+    fsync_directory(run_dir);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return final_dir.string();
+}
+
+std::string latest_checkpoint(const std::string& run_dir) {
+  int64_t best = -1;
+  std::string out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(run_dir, ec)) {
+    const int64_t s = step_of(e.path().filename().string());
+    if (s > best && fs::is_regular_file(e.path() / "state.json")) best = s, out = e.path().string();
+  }
+  return out;
+}
+
+RunState read_checkpoint(const std::string& ckpt_dir, models::AudioTagger& model, ParameterArena& arena, int ema_slot) {
+  const fs::path dir(ckpt_dir);
+  const std::string weights = (dir / "model.safetensors").string();
+  const models::ModelConfig saved = model_config_from_file(weights, "");
+  const models::ModelConfig& mine = model.config();
+  const auto saved_meta = model_metadata(saved), my_meta = model_metadata(mine);
+  for (const char* key : {"engine.model", "engine.dims", "engine.depths", "engine.num_classes"})
+    USER_CHECK(saved_meta.at(key) == my_meta.at(key), ckpt_dir, ": the checkpoint holds ", key, " = ",
+               saved_meta.at(key), ", this run has ", my_meta.at(key));
+  load_module(model, weights);
+
+  SafetensorsFile opt = load_safetensors((dir / "optimizer.safetensors").string());
+  std::map<std::string, Tensor> by_name(opt.tensors.begin(), opt.tensors.end());
+  const auto& segs = arena.segments();
+  for (size_t i = 0; i < segs.size(); ++i) {
+    std::vector<std::pair<std::string, int>> wanted = {{"exp_avg." + segs[i].name, 0}, {"exp_avg_sq." + segs[i].name, 1}};
+    if (ema_slot >= 0) wanted.push_back({kEmaPrefix + segs[i].name, ema_slot});
+    for (const auto& [key, slot] : wanted) {
+      auto it = by_name.find(key);
+      USER_CHECK(it != by_name.end(), ckpt_dir, "/optimizer.safetensors: no ", key,
+                 slot == ema_slot ? " (was the run started without train.ema?)" : "");
+      Tensor dst = arena.state_of(slot, i);
+      USER_CHECK(it->second.shape() == dst.shape(), ckpt_dir, "/optimizer.safetensors: ", key, " has shape ",
+                 shape_str(it->second.shape()), ", expected ", shape_str(dst.shape()));
+      dst.copy_(it->second);
+    }
+  }
+
+  const std::string state_path = (dir / "state.json").string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(state_path));
+    RunState s;
+    s.step = j.at("step").get<int64_t>();
+    s.loader = j.at("loader").get<data::LoaderState>();
+    s.best_map = j.at("best_map").get<double>();
+    s.best_step = j.at("best_step").get<int64_t>();
+    s.skipped_steps = j.at("skipped_steps").get<int64_t>();
+    s.eval = j.at("eval");
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    user_error(state_path, ": not a valid checkpoint state (", e.what(), ")");
+  }
+}
+
+void update_checkpoints(const std::string& run_dir, const std::string& best_dir, int64_t keep_last) {
+  std::error_code ec;
+  const fs::path link = fs::path(run_dir) / "checkpoint-best";
+  if (!best_dir.empty()) {
+    const fs::path tmp = fs::path(run_dir) / (".checkpoint-best.tmp-" + std::to_string(::getpid()));
+    fs::remove(tmp, ec);
+    fs::create_directory_symlink(fs::path(best_dir).filename(), tmp, ec);
+    USER_CHECK(!ec, tmp.string(), ": cannot create the symlink (", ec.message(), ")");
+    fs::rename(tmp, link, ec);
+    USER_CHECK(!ec, link.string(), ": cannot update the symlink (", ec.message(), ")");
+  }
+  std::string best_name;
+  if (fs::is_symlink(link)) best_name = fs::read_symlink(link, ec).filename().string();
+  std::vector<std::pair<int64_t, fs::path>> periodic;
+  for (const auto& e : fs::directory_iterator(run_dir, ec)) {
+    const int64_t s = step_of(e.path().filename().string());
+    if (s >= 0 && e.path().filename().string() != best_name) periodic.push_back({s, e.path()});
+  }
+  std::sort(periodic.rbegin(), periodic.rend());
+  for (size_t i = size_t(keep_last); i < periodic.size(); ++i) fs::remove_all(periodic[i].second, ec);
+}
+
+}  // namespace engine::train

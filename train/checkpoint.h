@@ -1,0 +1,61 @@
+// Checkpoints of a training run. A run directory (train.out) holds:
+//   config.toml                  the effective configuration (a resumed run must match it)
+//   log.jsonl                    one JSON object per logged step and per evaluation
+//   per_class_ap.csv             per-class AP/AUC of the latest evaluation
+//   checkpoint-<step>/           step zero-padded to 9 digits
+//     model.safetensors          weights and buffers under PyTorch's names (loadable by the paper's code with
+//                                safetensors.torch.load_model), the model's name and sizes in the metadata
+//     model_ema.safetensors      the EMA weights (train.ema), same form
+//     optimizer.safetensors      exp_avg.<param>, exp_avg_sq.<param> (and ema.<param>) per parameter
+//     state.json                 step, loader position, best mAP, metrics of its evaluation (every random
+//                                draw derives from (seed, step), so the step is the RNG state)
+//   checkpoint-best -> checkpoint-<step>   symlink to the checkpoint with the best held-out mAP
+// A checkpoint is written into a hidden temporary directory (every file fsynced) and renamed into place, so
+// a kill at any moment leaves the previous checkpoints intact and never a half-written one under a final name.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "data/loader.h"
+#include "engine/param_arena.h"
+#include "models/audio_model.h"
+
+namespace engine::train {
+
+struct RunState {
+  int64_t step = 0;           // optimizer steps done
+  data::LoaderState loader;   // where the training loader stands
+  double best_map = -1;       // best held-out mAP so far (-1: none yet)
+  int64_t best_step = -1;
+  int64_t skipped_steps = 0;  // non-finite steps skipped
+  nlohmann::json eval;        // metrics of the evaluation at this step (null if none)
+};
+
+// Safetensors metadata that names the model, so engine_eval / engine_tag can rebuild it.
+std::map<std::string, std::string> model_metadata(const models::ModelConfig& c);
+// The model a weights file describes: from its metadata, or from `fallback_name` (e.g. --model) at the
+// paper's size for files without it (converted PyTorch checkpoints). UserError when neither says.
+models::ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name);
+
+std::string checkpoint_name(int64_t step);
+
+// Writes run_dir/checkpoint-<step> (see above); `ema_slot` < 0: no EMA. Returns its path. A checkpoint of
+// that step already present is kept as it is (it holds the same state).
+std::string write_checkpoint(const std::string& run_dir, const models::AudioTagger& model, const ParameterArena& arena,
+                             int ema_slot, const RunState& state);
+
+// The newest complete checkpoint of a run, "" when there is none.
+std::string latest_checkpoint(const std::string& run_dir);
+
+// Loads weights, optimizer moments (and EMA) into the model/arena and returns the run state. UserError when
+// the checkpoint is of another model, variant or size (naming both).
+RunState read_checkpoint(const std::string& ckpt_dir, models::AudioTagger& model, ParameterArena& arena, int ema_slot);
+
+// Points run_dir/checkpoint-best at ckpt_dir (atomically) and removes periodic checkpoints beyond the
+// newest `keep_last`, never the best.
+void update_checkpoints(const std::string& run_dir, const std::string& best_dir, int64_t keep_last);
+
+}  // namespace engine::train

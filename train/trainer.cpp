@@ -1,0 +1,362 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/augment.h"
+#include "data/loader.h"
+#include "engine/atomic_file.h"
+#include "engine/autograd.h"
+#include "engine/cuda_context.h"
+#include "engine/param_arena.h"
+#include "ops/bce_loss.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+#include "train/param_groups.h"
+#include "train/schedule.h"
+
+namespace engine::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+void on_stop_signal(int sig) {
+  g_stop_requested = 1;
+  std::signal(sig, SIG_DFL);  // a second signal ends the process
+}
+
+// Drop-path draws of micro-batch i use Generator offsets [i * kOffsetsPerMicroBatch, ...).
+constexpr uint64_t kOffsetsPerMicroBatch = 1 << 12;
+
+std::string format_duration(double s) {
+  char buf[32];
+  const long t = long(s + 0.5);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+Device pick_device(const std::string& d) {
+  if (d == "cpu") return Device::CPU;
+  USER_CHECK(d != "cuda" || cuda_available(), "train.device = cuda: no CUDA device (or the engine was built without CUDA)");
+  return cuda_available() ? Device::CUDA : Device::CPU;
+}
+
+bool all_finite(const Tensor& t) {
+  const std::vector<float> v = t.to(Device::CPU).to_vector<float>();
+  for (float x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
+
+// Keeps the JSONL records up to `step` (a resumed run rewrites what the interrupted one logged after it).
+void truncate_log(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      if (nlohmann::json::parse(line).value("step", int64_t(0)) <= step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      break;  // a line cut by a kill: drop it and what follows
+    }
+  }
+  write_file_atomic(path, kept);
+}
+
+class JsonlLog {
+ public:
+  explicit JsonlLog(const std::string& path) : out_(path, std::ios::app) {
+    USER_CHECK(out_, path, ": cannot open the log for writing");
+  }
+  void write(const nlohmann::json& j) {
+    out_ << j.dump() << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+models::ModelConfig model_config_of(const TrainConfig& c) {
+  models::ModelConfig probe;
+  probe.arch = c.model.arch;
+  probe.variant = c.model.variant == "dcls" ? models::Variant::dcls : models::Variant::dsc;
+  models::ModelConfig m = models::default_config(models::model_name(probe));
+  if (!c.model.dims.empty()) m.dims.assign(c.model.dims.begin(), c.model.dims.end());
+  if (!c.model.depths.empty()) m.depths.assign(c.model.depths.begin(), c.model.depths.end());
+  m.num_classes = int(c.model.num_classes);
+  m.drop_path_rate = c.model.drop_path;
+  m.seed = uint64_t(c.train.seed);
+  return m;
+}
+
+TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_after) {
+  validate(cfg);
+  USER_CHECK(!cfg.data.train.empty(), "data.train: not set (a spectrogram HDF5 from engine_prep; in the config or --data.train FILE)");
+  const std::string run_dir = cfg.train.out;
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  USER_CHECK(!ec, "train.out ", run_dir, ": cannot create the directory (", ec.message(), ")");
+  const std::string existing = latest_checkpoint(run_dir);
+  if (!resume)
+    USER_CHECK(existing.empty(), "train.out ", run_dir, " already holds a run (", fs::path(existing).filename().string(),
+               "); continue it with --resume ", run_dir, " or choose another --train.out");
+  USER_CHECK(!resume || !existing.empty(), "--resume ", run_dir, ": no complete checkpoint to resume from");
+  for (const auto& e : fs::directory_iterator(run_dir, ec))  // leftovers of a checkpoint write that was killed
+    if (e.path().filename().string().rfind(".checkpoint-", 0) == 0) fs::remove_all(e.path(), ec);
+
+  std::printf("effective configuration (%s/config.toml):\n%s\n", run_dir.c_str(), to_toml(cfg).c_str());
+  std::fflush(stdout);
+  const Device dev = pick_device(cfg.train.device);
+  const models::ModelConfig mcfg = model_config_of(cfg);
+  auto model = models::create_model(mcfg);
+  model->to(dev);
+
+  data::LoaderConfig lc;
+  lc.path = cfg.data.train;
+  lc.batch_size = int(cfg.train.batch);
+  lc.seed = uint64_t(cfg.train.seed);
+  lc.workers = int(cfg.data.workers);
+  lc.augment = cfg.data.augment;
+  data::Loader loader(lc);
+  const int K = mcfg.num_classes;
+  USER_CHECK(loader.reader().num_classes() == K, cfg.data.train, ": ", loader.reader().num_classes(),
+             " classes, model.num_classes is ", K);
+  const int64_t uf = cfg.train.update_freq;
+  const int64_t niter = loader.batches_per_epoch() / uf;
+  USER_CHECK(niter > 0, cfg.data.train, ": ", loader.samples_per_epoch(), " clips make no optimizer step of ",
+             cfg.train.batch, " x ", uf, " clips (use a smaller train.batch or train.update_freq)");
+  ScheduleConfig sc;
+  sc.base = cfg.effective_lr();
+  sc.final_value = cfg.optim.min_lr;
+  sc.epochs = cfg.train.epochs;
+  sc.niter_per_epoch = niter;
+  sc.warmup_epochs = cfg.optim.warmup_epochs;
+  sc.warmup_steps = cfg.optim.warmup_steps;
+  const std::vector<double> lr_schedule = cosine_schedule(sc);
+  const int64_t total_steps = int64_t(lr_schedule.size());
+
+  const ParamGrouping grouping = paper_param_groups(*model, cfg.optim.weight_decay, cfg.optim.dcls_lr_scale);
+  const int ema_slot = cfg.train.ema ? Optimizer::kStateSlots : -1;
+  ParameterArena arena(*model, dev, Optimizer::kStateSlots + (cfg.train.ema ? 1 : 0), grouping.group_of);
+  OptimizerConfig oc;
+  oc.kind = cfg.optim.optimizer == "lamb" ? OptimizerKind::lamb : OptimizerKind::adamw;
+  oc.beta1 = cfg.optim.beta1;
+  oc.beta2 = cfg.optim.beta2;
+  oc.eps = cfg.optim.eps;
+  oc.max_grad_norm = cfg.optim.max_grad_norm;
+  Optimizer opt(arena, grouping.groups, oc);
+
+  RunState st;
+  const std::string config_path = (fs::path(run_dir) / "config.toml").string();
+  const std::string log_path = (fs::path(run_dir) / "log.jsonl").string();
+  if (resume) {
+    st = read_checkpoint(existing, *model, arena, ema_slot);
+    opt.set_steps(st.step);
+    loader.restore(st.loader);
+    truncate_log(log_path, st.step);
+    std::printf("resuming %s at step %lld of %lld\n", existing.c_str(), (long long)st.step, (long long)total_steps);
+  } else {
+    write_file_atomic(config_path, to_toml(cfg));
+    write_file_atomic(log_path, "");
+    if (ema_slot >= 0) arena.state(ema_slot).copy_(arena.values());
+  }
+  JsonlLog log(log_path);
+
+  std::printf("%s: %lld parameters, device %s\n", model->name().c_str(), (long long)model->num_parameters(),
+              device_name(dev));
+  for (size_t g = 0; g < grouping.groups.size(); ++g) {
+    int tensors = 0;
+    int64_t elems = 0;
+    for (const ArenaSegment& s : arena.segments())
+      if (s.group == int(g)) ++tensors, elems += s.numel;
+    std::printf("  group %-14s %3d tensors %10lld elements  weight decay %g  lr x %g\n",
+                grouping.groups[g].name.c_str(), tensors, (long long)elems, grouping.groups[g].weight_decay,
+                grouping.groups[g].lr_scale);
+  }
+  std::printf("train: %s, %lld clips, %lld optimizer steps per epoch of %lld x %lld clips, %lld epochs (%lld steps)\n",
+              cfg.data.train.c_str(), (long long)loader.samples_per_epoch(), (long long)niter,
+              (long long)cfg.train.batch, (long long)uf, (long long)cfg.train.epochs, (long long)total_steps);
+  std::printf("optimizer %s, peak lr %.4g (%.4g for a total batch of %lld), warm-up %lld steps, min lr %g\n",
+              cfg.optim.optimizer.c_str(), sc.base, cfg.optim.lr, (long long)cfg.optim.lr_batch,
+              (long long)(sc.warmup_steps > 0 ? sc.warmup_steps : sc.warmup_epochs * niter), sc.final_value);
+  std::fflush(stdout);
+
+  const bool has_eval = !cfg.data.eval.empty();
+  auto run_eval = [&](const char* tag) {
+    Evaluation e = evaluate(*model, cfg.data.eval, int(cfg.data.eval_batch), dev, int(cfg.data.workers));
+    std::printf("held-out%s: %s [%.0f s]\n", tag, evaluation_summary(e).c_str(), e.seconds);
+    return e;
+  };
+  auto ema_eval = [&]() {
+    Tensor live = arena.values().clone();
+    arena.values().copy_(arena.state(ema_slot));
+    Evaluation e = run_eval(" (EMA)");
+    arena.values().copy_(live);
+    return e;
+  };
+  std::vector<std::string> mids, names;
+  class_table(K, mids, names);
+
+  // Evaluation + checkpoint at an epoch boundary (or the end); keeps the best by held-out mAP.
+  auto checkpoint_with_eval = [&](int64_t epoch) {
+    st.loader = loader.state();
+    st.eval = nullptr;
+    Evaluation e;
+    if (has_eval) {
+      e = run_eval("");
+      st.eval = evaluation_json(e);
+      nlohmann::json rec = {{"type", "eval"}, {"step", st.step}, {"epoch", epoch}};
+      rec.update(st.eval);
+      if (ema_slot >= 0) {
+        const Evaluation ee = ema_eval();
+        st.eval["ema"] = evaluation_json(ee);
+        rec["ema"] = st.eval["ema"];
+      }
+      log.write(rec);
+      write_per_class_csv((fs::path(run_dir) / "per_class_ap.csv").string(), e.metrics, mids, names);
+    }
+    const bool best = has_eval && e.metrics.map > st.best_map;
+    if (best) st.best_map = e.metrics.map, st.best_step = st.step;
+    const std::string dir = write_checkpoint(run_dir, *model, arena, ema_slot, st);
+    if (best) write_per_class_csv((fs::path(run_dir) / "per_class_ap-best.csv").string(), e.metrics, mids, names);
+    update_checkpoints(run_dir, best || (!has_eval && st.best_step < 0) ? dir : "", cfg.train.keep_last);
+    return e;
+  };
+
+  TrainOutcome out;
+  if (!resume && has_eval && cfg.train.eval_every > 0) {
+    // The untrained model: what training is measured against.
+    const Evaluation e0 = run_eval(" before training");
+    nlohmann::json rec = {{"type", "eval"}, {"step", 0}, {"epoch", 0}};
+    rec.update(evaluation_json(e0));
+    log.write(rec);
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  auto interval_start = start;
+  const int64_t first_step = st.step;
+  double interval_loss = 0;
+  int64_t interval_steps = 0, interval_samples = 0, samples = 0;
+  const data::MixupConfig mixup{cfg.data.mixup_alpha, cfg.data.label_smoothing};
+  Generator drop_gen(uint64_t(cfg.train.seed) + 2);
+  Tensor seed_grad = Tensor::full({}, 1.0 / double(uf), DType::f32, dev);
+  data::Batch b;
+  while (st.step < total_steps) {
+    const int64_t epoch = st.step / niter;
+    arena.zero_grad();
+    double step_loss = 0;
+    std::vector<int64_t> clips;
+    for (int64_t u = 0; u < uf; ++u) {
+      USER_CHECK(loader.next(b), "internal: the loader ended its epoch early");
+      const int B = int(b.x.shape()[0]);
+      const uint64_t micro = uint64_t(st.step * uf + u);
+      if (mixup.alpha > 0)
+        data::mixup_batch(b.x.data<float>(), b.y.data<float>(), B, b.x.numel() / B, K, mixup,
+                          uint64_t(cfg.train.seed), micro);
+      else if (mixup.label_smoothing > 0)
+        for (int64_t i = 0; i < b.y.numel(); ++i)
+          b.y.data<float>()[i] = float((1 - mixup.label_smoothing) * b.y.data<float>()[i] + mixup.label_smoothing / K);
+      drop_gen.offset = micro * kOffsetsPerMicroBatch;
+      Tensor loss = ops::bce_with_logits(model->forward(b.x.to(dev), drop_gen), b.y.to(dev));
+      step_loss += double(loss.item<float>()) / double(uf);
+      autograd::backward({loss}, {seed_grad});
+      clips.insert(clips.end(), b.indices.begin(), b.indices.end());
+      samples += B, interval_samples += B;
+    }
+    const bool finite = std::isfinite(step_loss) && all_finite(arena.grads());
+    if (finite) {
+      opt.step(lr_schedule[size_t(st.step)]);
+      if (ema_slot >= 0) ema_update(arena, ema_slot, cfg.train.ema_decay);
+      interval_loss += step_loss, ++interval_steps;
+    } else {
+      std::string what = "loss " + std::to_string(step_loss);
+      if (std::isfinite(step_loss)) {
+        const std::vector<float> g = arena.grads().to(Device::CPU).to_vector<float>();
+        for (const ArenaSegment& seg : arena.segments()) {
+          bool bad = false;
+          for (int64_t i = 0; i < seg.numel && !bad; ++i) bad = !std::isfinite(g[size_t(seg.offset + i)]);
+          if (bad) {
+            what = "gradient of " + seg.name + " (the first such tensor)";
+            break;
+          }
+        }
+      }
+      std::string names_list;
+      for (size_t i = 0; i < clips.size() && i < 8; ++i) names_list += (i ? ", " : "") + loader.reader().name(clips[i]);
+      if (clips.size() > 8) names_list += ", ...";
+      USER_CHECK(cfg.train.on_nonfinite == "skip", "step ", st.step + 1, ": non-finite ", what, "; clips: ", names_list,
+                 " (train.on_nonfinite = stop)");
+      ++st.skipped_steps;
+      std::printf("step %lld: non-finite %s; clips: %s; step skipped (%lld so far)\n", (long long)(st.step + 1),
+                  what.c_str(), names_list.c_str(), (long long)st.skipped_steps);
+      log.write({{"type", "skipped"}, {"step", st.step + 1}, {"what", what}, {"clips", names_list}});
+    }
+    ++st.step;
+
+    if (st.step % cfg.train.log_every == 0 || st.step == total_steps) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - interval_start).count();
+      const double elapsed = std::chrono::duration<double>(now - start).count();
+      const double eta = elapsed / double(st.step - first_step) * double(total_steps - st.step);
+      const double loss_mean = interval_steps ? interval_loss / double(interval_steps) : NAN;
+      const double lr = lr_schedule[size_t(st.step - 1)];
+      std::printf("epoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.3e  %.1f samples/s  ETA %s\n",
+                  (long long)(epoch + 1), (long long)cfg.train.epochs, (long long)st.step, (long long)total_steps,
+                  loss_mean, lr, double(interval_samples) / dt, format_duration(eta).c_str());
+      std::fflush(stdout);
+      log.write({{"type", "train"}, {"step", st.step}, {"epoch", double(st.step) / double(niter)}, {"loss", loss_mean},
+                 {"lr", lr}, {"samples_per_s", double(interval_samples) / dt}});
+      interval_start = now, interval_loss = 0, interval_steps = 0, interval_samples = 0;
+    }
+
+    if (st.step % niter == 0) {  // epoch done: skip the leftover micro-batches, evaluate, checkpoint
+      while (loader.next(b)) {
+      }
+      const int64_t done = st.step / niter;
+      const bool last = st.step == total_steps;
+      if (last || (cfg.train.eval_every > 0 && done % cfg.train.eval_every == 0)) {
+        Evaluation e = checkpoint_with_eval(done);
+        if (last && has_eval) out.evaluated = true, out.final_eval = e;
+      }
+    }
+    if ((g_stop_requested || st.step - first_step == stop_after) && st.step < total_steps) {
+      st.loader = loader.state();
+      st.eval = nullptr;
+      const std::string dir = write_checkpoint(run_dir, *model, arena, ema_slot, st);  // kept if just written
+      update_checkpoints(run_dir, "", cfg.train.keep_last);
+      std::printf("stopped at step %lld; checkpoint %s; continue with --resume %s\n", (long long)st.step, dir.c_str(),
+                  run_dir.c_str());
+      out.steps = st.step;
+      return out;
+    }
+  }
+  out.finished = true;
+  out.steps = st.step;
+  out.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.samples_per_second = double(samples) / out.train_seconds;
+  if (st.best_step >= 0)
+    std::printf("best held-out mAP %.4f at step %lld (%s/checkpoint-best)\n", st.best_map, (long long)st.best_step,
+                run_dir.c_str());
+  return out;
+}
+
+}  // namespace engine::train
