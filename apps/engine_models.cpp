@@ -1,67 +1,20 @@
 // engine_models: the paper's six taggers without training. Lists them, prints a model's summary (name,
 // variant, per-stage activation shapes from one forward pass, unique trainable parameter count as
 // PyTorch's sum(p.numel() for p in model.parameters())), and writes freshly initialised weights as a
-// PyTorch-compatible safetensors checkpoint. The trainers (engine_train_<model>) will print the same
-// summary with --summary.
+// PyTorch-compatible safetensors checkpoint. The trainers (engine_train_<model>) print the same summary
+// with --summary (models/model_info.h).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <sstream>
 
 #include "engine/app_main.h"
-#include "engine/autograd.h"
 #include "engine/safetensors.h"
 #include "models/audio_model.h"
+#include "models/model_info.h"
 
 using namespace engine;
 
 namespace {
-
-std::string shape_string(const Shape& s) {
-  std::ostringstream os;
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? " x " : "") << s[i];
-  return os.str();
-}
-
-std::string list_string(const std::vector<int>& v) {
-  std::ostringstream os;
-  for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
-  return os.str();
-}
-
-// Thousands separators, as models.md writes the counts: 28,221,263.
-std::string grouped(int64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-void print_summary(models::AudioTagger& model, int mel_bins, int frames) {
-  const models::ModelConfig& c = model.config();
-  std::printf("model: %s\n", model.name().c_str());
-  std::printf("variant: %s\n", c.variant == models::Variant::dcls
-                                   ? "dcls (DCLS-Gauss depthwise convs)"
-                                   : "dsc (depthwise 7x7 convs)");
-  if (c.variant == models::Variant::dcls)
-    std::printf("dcls: %d elements over a %dx%d span, positions and sigmas shared per stage\n", c.dcls_kernel_count,
-                c.dcls_span, c.dcls_span);
-  std::printf("depths: %s  dims: %s  classes: %d\n", list_string(c.depths).c_str(), list_string(c.dims).c_str(),
-              c.num_classes);
-  std::printf("shapes for one input of %d mel bins x %d frames (N, H, W, C):\n", mel_bins, frames);
-  model.eval();
-  std::vector<models::StageShape> shapes;
-  {
-    autograd::NoGradGuard no_grad;
-    Generator gen(0);
-    Tensor x = Tensor::zeros({1, mel_bins, frames, 1});  // (N, H, W, 1)
-    model.forward(x, gen, &shapes);
-  }
-  for (const auto& s : shapes) std::printf("  %-10s %s\n", s.name.c_str(), shape_string(s.shape).c_str());
-  std::printf("parameters: %lld\n", (long long)model.num_parameters());
-  std::printf("parameters (grouped): %s\n", grouped(model.num_parameters()).c_str());
-}
 
 std::vector<int> parse_ints(const std::string& flag, const std::string& text) {
   std::vector<int> out;
@@ -111,10 +64,11 @@ int run(int argc, char** argv) {
   if (!depths.empty()) cfg.depths = parse_ints("--depths", depths);
   cfg.seed = seed;
   auto model = models::create_model(cfg);
-  if (summary) print_summary(*model, mel_bins, frames);
+  if (summary) models::print_summary(*model, mel_bins, frames);
   if (!save_path.empty()) {
-    save_module(*model, save_path, {{"model", model->name()}, {"dims", list_string(cfg.dims)},
-                                    {"depths", list_string(cfg.depths)}, {"seed", std::to_string(seed)}});
+    std::map<std::string, std::string> meta = models::model_metadata(cfg);
+    meta["seed"] = std::to_string(seed);
+    save_module(*model, save_path, meta);
     std::printf("wrote %s\n", save_path.c_str());
   }
   return 0;

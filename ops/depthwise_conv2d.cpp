@@ -3,9 +3,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/cpu_dispatch.h"
 #include "ops/common.h"
 #include "ops/registry.h"
 
@@ -87,6 +89,142 @@ void depthwise_backward_input_cpu(const DepthwiseDims& d, const T* w, const T* d
   }
 }
 
+// ---- CPU fast path: f32, stride 1, C a multiple of 16 ---------------------------------------------
+// Register blocking: 8 output columns x 16 channels of accumulators stay in vector registers while the taps
+// stream past, so the multiply-adds are independent instead of a chain through memory (the reference
+// above). Out-of-bounds taps are skipped per block. The backward input pass is the same correlation of dy
+// with the flipped kernel: dx[h, w] = sum_{r,s} dy[h + ph - r, w + pw - s] w[r, s].
+constexpr int64_t kBlockCols = 8, kLanes = 16;
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float)), aligned(sizeof(float))));
+
+// One output row `ho` of out (Wout, C) (+)= correlation of the image in (Hin, Win, C) with taps (KH, KW, C),
+// padding (ph, pw); out starts from bias (or 0), or from its own values when `accumulate`.
+ENGINE_CPU_CLONES void stride1_row_f32(const float* in, int64_t Hin, int64_t Win, int64_t C, const float* taps,
+                                       int64_t KH, int64_t KW, int64_t ph, int64_t pw, const float* bias,
+                                       bool accumulate, float* out, int64_t Wout, int64_t ho) {
+  for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
+    for (int64_t wo0 = 0; wo0 < Wout; wo0 += kBlockCols) {
+      const int64_t nb = std::min(kBlockCols, Wout - wo0);
+      Lanes acc[kBlockCols];
+      Lanes init = {};
+      if (bias && !accumulate) init = *reinterpret_cast<const Lanes*>(bias + c0);
+      for (int64_t j = 0; j < kBlockCols; ++j)
+        acc[j] = accumulate && j < nb ? *reinterpret_cast<const Lanes*>(out + (wo0 + j) * C + c0) : init;
+      for (int64_t r = 0; r < KH; ++r) {
+        const int64_t hi = ho - ph + r;
+        if (hi < 0 || hi >= Hin) continue;
+        const float* row = in + hi * Win * C + c0;
+        const float* trow = taps + r * KW * C + c0;
+        for (int64_t s = 0; s < KW; ++s) {
+          const int64_t base = wo0 - pw + s;  // input column of block column 0
+          const int64_t j0 = std::max<int64_t>(0, -base), j1 = std::min(nb, Win - base);
+          const Lanes t = *reinterpret_cast<const Lanes*>(trow + s * C);
+          if (j0 == 0 && j1 == kBlockCols) {
+#pragma GCC unroll 8
+            for (int64_t j = 0; j < kBlockCols; ++j) acc[j] += *reinterpret_cast<const Lanes*>(row + (base + j) * C) * t;
+          } else {
+#pragma GCC unroll 8
+            for (int64_t j = 0; j < kBlockCols; ++j)
+              if (j >= j0 && j < j1) acc[j] += *reinterpret_cast<const Lanes*>(row + (base + j) * C) * t;
+          }
+        }
+      }
+      for (int64_t j = 0; j < nb; ++j) *reinterpret_cast<Lanes*>(out + (wo0 + j) * C + c0) = acc[j];
+    }
+  }
+}
+
+bool use_stride1_fast_path(const DepthwiseDims& d) { return d.sh == 1 && d.sw == 1 && d.C % kLanes == 0; }
+
+void depthwise_forward_fast(const DepthwiseDims& d, const float* x, const float* w, const float* b, float* y) {
+  const std::vector<float> wt = taps_channels_last(d, w);  // (KH, KW, C)
+#pragma omp parallel for schedule(static)
+  for (int64_t nh = 0; nh < d.N * d.Ho; ++nh) {
+    const int64_t n = nh / d.Ho, ho = nh % d.Ho;
+    stride1_row_f32(x + n * d.H * d.W * d.C, d.H, d.W, d.C, wt.data(), d.KH, d.KW, d.ph, d.pw, b, false,
+                    y + nh * d.Wo * d.C, d.Wo, ho);
+  }
+}
+
+void depthwise_backward_input_fast(const DepthwiseDims& d, const float* w, const float* dy, float* dx) {
+  const std::vector<float> wt = taps_channels_last(d, w);  // (KH, KW, C)
+  std::vector<float> flipped(wt.size());                   // (KH, KW, C), taps reversed in both directions
+  const int64_t taps = d.KH * d.KW;
+  for (int64_t t = 0; t < taps; ++t)
+    std::copy_n(wt.data() + (taps - 1 - t) * d.C, d.C, flipped.data() + t * d.C);
+#pragma omp parallel for schedule(static)
+  for (int64_t nh = 0; nh < d.N * d.H; ++nh) {
+    const int64_t n = nh / d.H, hi = nh % d.H;
+    stride1_row_f32(dy + n * d.Ho * d.Wo * d.C, d.Ho, d.Wo, d.C, flipped.data(), d.KH, d.KW, d.KH - 1 - d.ph,
+                    d.KW - 1 - d.pw, nullptr, true, dx + nh * d.W * d.C, d.W, hi);
+  }
+}
+
+// dw over one output row `ho`: part (KH, KW, C) += sum_wo dy[wo] * x[ho - ph + r, wo - pw + s] for every tap,
+// 8 taps of a kernel row x 16 channels of accumulators in registers while wo streams past.
+ENGINE_CPU_CLONES void stride1_params_row_f32(const float* x, int64_t H, int64_t W, int64_t C, const float* dy,
+                                              int64_t Wo, int64_t KH, int64_t KW, int64_t ph, int64_t pw, int64_t ho,
+                                              float* part) {
+  for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
+    for (int64_t r = 0; r < KH; ++r) {
+      const int64_t hi = ho - ph + r;
+      if (hi < 0 || hi >= H) continue;
+      const float* row = x + hi * W * C + c0;
+      for (int64_t s0 = 0; s0 < KW; s0 += kBlockCols) {
+        const int64_t nb = std::min(kBlockCols, KW - s0);
+        Lanes acc[kBlockCols] = {};
+        // Tap s0 + j reads input column wo - pw + s0 + j: in bounds for wo in [pw - s0 - j, W + pw - s0 - j).
+        const int64_t all_lo = std::max<int64_t>(0, pw - s0), all_hi = std::min(Wo, W + pw - s0 - (nb - 1));
+        for (int64_t wo = 0; wo < Wo; ++wo) {
+          const Lanes g = *reinterpret_cast<const Lanes*>(dy + wo * C + c0);
+          const float* xp = row + (wo - pw + s0) * C;  // column of tap s0 (may be outside the row)
+          if (nb == kBlockCols && wo >= all_lo && wo < all_hi) {
+#pragma GCC unroll 8
+            for (int64_t j = 0; j < kBlockCols; ++j) acc[j] += g * *reinterpret_cast<const Lanes*>(xp + j * C);
+          } else {
+#pragma GCC unroll 8
+            for (int64_t j = 0; j < kBlockCols; ++j) {
+              const int64_t col = wo - pw + s0 + j;
+              if (j < nb && col >= 0 && col < W) acc[j] += g * *reinterpret_cast<const Lanes*>(xp + j * C);
+            }
+          }
+        }
+        for (int64_t j = 0; j < nb; ++j) *reinterpret_cast<Lanes*>(part + (r * KW + s0 + j) * C + c0) += acc[j];
+      }
+    }
+  }
+}
+
+// dw and db with per-thread partial sums added in thread order, as the reference below.
+void depthwise_backward_params_fast(const DepthwiseDims& d, const float* x, const float* dy, float* dw, float* db) {
+  const int64_t C = d.C, taps = d.KH * d.KW;
+  const int nt = omp_get_max_threads();
+  std::vector<float> part_w(dw ? size_t(nt * taps * C) : 0, 0.f);  // (nt, KH, KW, C)
+  std::vector<float> part_b(db ? size_t(nt * C) : 0, 0.f);         // (nt, C)
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+#pragma omp for schedule(static)
+    for (int64_t nh = 0; nh < d.N * d.Ho; ++nh) {
+      const int64_t n = nh / d.Ho, ho = nh % d.Ho;
+      const float* dyr = dy + nh * d.Wo * C;  // (Wo, C)
+      if (db)
+        for (int64_t wo = 0; wo < d.Wo; ++wo)
+          for (int64_t c = 0; c < C; ++c) part_b[size_t(t * C + c)] += dyr[wo * C + c];
+      if (dw)
+        stride1_params_row_f32(x + n * d.H * d.W * C, d.H, d.W, C, dyr, d.Wo, d.KH, d.KW, d.ph, d.pw, ho,
+                               part_w.data() + size_t(t) * taps * C);
+    }
+  }
+  for (int t = 0; t < nt; ++t) {
+    if (dw)
+      for (int64_t tap = 0; tap < taps; ++tap)
+        for (int64_t c = 0; c < C; ++c) dw[c * taps + tap] += part_w[size_t((t * taps + tap) * C + c)];
+    if (db)
+      for (int64_t c = 0; c < C; ++c) db[c] += part_b[size_t(t * C + c)];
+  }
+}
+
 // dw and db: each thread sums its output rows into a private (KH, KW, C) buffer; the buffers are then
 // added in thread order, so the result does not depend on scheduling.
 template <class T>
@@ -143,6 +281,10 @@ void forward(const DepthwiseDims& d, const Tensor& x, const Tensor& w, const Ten
 #endif
     return;
   }
+  if (x.dtype() == DType::f32 && use_stride1_fast_path(d)) {
+    depthwise_forward_fast(d, x.data<float>(), w.data<float>(), data_or_null<float>(b), y.data<float>());
+    return;
+  }
   dispatch_cpu_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     depthwise_forward_cpu<T>(d, x.data<T>(), w.data<T>(), data_or_null<T>(b), y.data<T>());
@@ -160,8 +302,14 @@ void backward(const DepthwiseDims& d, const Tensor& x, const Tensor& w, const Te
   }
   dispatch_cpu_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    if (dx.defined()) depthwise_backward_input_cpu<T>(d, w.data<T>(), dy.data<T>(), dx.data<T>());
-    if (dw.defined() || db.defined())
+    if (dx.defined() && std::is_same_v<T, float> && use_stride1_fast_path(d))
+      depthwise_backward_input_fast(d, w.data<float>(), dy.data<float>(), dx.data<float>());
+    else if (dx.defined())
+      depthwise_backward_input_cpu<T>(d, w.data<T>(), dy.data<T>(), dx.data<T>());
+    if ((dw.defined() || db.defined()) && std::is_same_v<T, float> && use_stride1_fast_path(d))
+      depthwise_backward_params_fast(d, x.data<float>(), dy.data<float>(), data_or_null<float>(dw),
+                                     data_or_null<float>(db));
+    else if (dw.defined() || db.defined())
       depthwise_backward_params_cpu<T>(d, x.data<T>(), dy.data<T>(), data_or_null<T>(dw), data_or_null<T>(db));
   });
 }

@@ -10,6 +10,7 @@
 #include "engine/atomic_file.h"
 #include "engine/check.h"
 #include "engine/safetensors.h"
+#include "models/model_info.h"
 
 namespace engine::train {
 
@@ -18,26 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kEmaPrefix = "ema.";
-
-std::string join(const std::vector<int>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s;
-}
-
-std::vector<int> split_ints(const std::string& file, const std::string& key, const std::string& text) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      out.push_back(std::stoi(item));
-    } catch (const std::exception&) {
-      user_error(file, ": metadata ", key, " = '", text, "' is not a list of integers");
-    }
-  }
-  return out;
-}
 
 int64_t step_of(const std::string& dir_name) {
   const std::string prefix = "checkpoint-";
@@ -57,36 +38,6 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
-std::map<std::string, std::string> model_metadata(const models::ModelConfig& c) {
-  return {{"format", "pt"},
-          {"engine.model", models::model_name(c)},
-          {"engine.dims", join(c.dims)},
-          {"engine.depths", join(c.depths)},
-          {"engine.num_classes", std::to_string(c.num_classes)}};
-}
-
-models::ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name) {
-  SafetensorsFile f = load_safetensors(weights_path);
-  auto it = f.metadata.find("engine.model");
-  if (it == f.metadata.end()) {
-    USER_CHECK(!fallback_name.empty(), weights_path,
-               ": the file does not say which model it holds (no engine.model metadata); pass --model NAME");
-    return models::default_config(fallback_name);
-  }
-  models::ModelConfig c = models::default_config(it->second);
-  USER_CHECK(fallback_name.empty() || fallback_name == it->second, weights_path, " holds ", it->second,
-             ", not the --model ", fallback_name);
-  auto get = [&](const char* key) {
-    auto m = f.metadata.find(key);
-    USER_CHECK(m != f.metadata.end(), weights_path, ": metadata has engine.model but no ", key);
-    return m->second;
-  };
-  c.dims = split_ints(weights_path, "engine.dims", get("engine.dims"));
-  c.depths = split_ints(weights_path, "engine.depths", get("engine.depths"));
-  c.num_classes = split_ints(weights_path, "engine.num_classes", get("engine.num_classes")).at(0);
-  return c;
-}
-
 std::string checkpoint_name(int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "checkpoint-%09lld", (long long)step);
@@ -103,7 +54,7 @@ std::string write_checkpoint(const std::string& run_dir, const models::AudioTagg
   fs::create_directories(tmp, ec);
   USER_CHECK(!ec, tmp.string(), ": cannot create the checkpoint directory (", ec.message(), ")");
   try {
-    const auto meta = model_metadata(model.config());
+    const auto meta = models::model_metadata(model.config());
     save_module(model, (tmp / "model.safetensors").string(), meta);
 
     NamedTensors moments;
@@ -137,7 +88,7 @@ std::string write_checkpoint(const std::string& run_dir, const models::AudioTagg
     j["best_step"] = state.best_step;
     j["skipped_steps"] = state.skipped_steps;
     j["eval"] = state.eval;
-    j["model"] = meta.at("engine.model");
+    j["model"] = meta.at("model");
     write_file_atomic((tmp / "state.json").string(), j.dump(1) + "\n");
     fsync_directory(tmp.string());
     fs::rename(tmp, final_dir, ec);
@@ -164,10 +115,10 @@ std::string latest_checkpoint(const std::string& run_dir) {
 RunState read_checkpoint(const std::string& ckpt_dir, models::AudioTagger& model, ParameterArena& arena, int ema_slot) {
   const fs::path dir(ckpt_dir);
   const std::string weights = (dir / "model.safetensors").string();
-  const models::ModelConfig saved = model_config_from_file(weights, "");
+  const models::ModelConfig saved = models::model_config_from_file(weights, "");
   const models::ModelConfig& mine = model.config();
-  const auto saved_meta = model_metadata(saved), my_meta = model_metadata(mine);
-  for (const char* key : {"engine.model", "engine.dims", "engine.depths", "engine.num_classes"})
+  const auto saved_meta = models::model_metadata(saved), my_meta = models::model_metadata(mine);
+  for (const char* key : {"model", "dims", "depths", "num_classes"})
     USER_CHECK(saved_meta.at(key) == my_meta.at(key), ckpt_dir, ": the checkpoint holds ", key, " = ",
                saved_meta.at(key), ", this run has ", my_meta.at(key));
   load_module(model, weights);

@@ -34,12 +34,6 @@ struct RunState {
   nlohmann::json eval;        // metrics of the evaluation at this step (null if none)
 };
 
-// Safetensors metadata that names the model, so engine_eval / engine_tag can rebuild it.
-std::map<std::string, std::string> model_metadata(const models::ModelConfig& c);
-// The model a weights file describes: from its metadata, or from `fallback_name` (e.g. --model) at the
-// paper's size for files without it (converted PyTorch checkpoints). UserError when neither says.
-models::ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name);
-
 std::string checkpoint_name(int64_t step);
 
 // Writes run_dir/checkpoint-<step> (see above); `ema_slot` < 0: no EMA. Returns its path. A checkpoint of

@@ -10,6 +10,7 @@
 #include "engine/check.h"
 #include "engine/cuda_context.h"
 #include "engine/safetensors.h"
+#include "models/model_info.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/evaluate.h"
@@ -23,23 +24,6 @@ namespace {
 
 // Settings that do not change what a run computes: a resumed run may change them.
 bool changes_nothing(const std::string& key) { return key == "data.workers" || key == "train.log_every"; }
-
-void print_summary(const TrainConfig& cfg) {
-  const models::ModelConfig mcfg = model_config_of(cfg);
-  auto model = models::create_model(mcfg);
-  model->eval();
-  autograd::NoGradGuard no_grad;
-  Generator gen(0);
-  std::vector<models::StageShape> shapes;
-  const Tensor x = Tensor::zeros({1, 128, 1001, 1});  // (N, mel bins, frames, 1): a 10 s clip
-  model->forward(x, gen, &shapes);
-  std::printf("%s  dims [%d, %d, %d, %d]  depths [%d, %d, %d, %d]  %d classes\n", model->name().c_str(), mcfg.dims[0],
-              mcfg.dims[1], mcfg.dims[2], mcfg.dims[3], mcfg.depths[0], mcfg.depths[1], mcfg.depths[2], mcfg.depths[3],
-              mcfg.num_classes);
-  std::printf("  %-10s %s\n", "input", shape_str(x.shape()).c_str());
-  for (const auto& s : shapes) std::printf("  %-10s %s\n", s.name.c_str(), shape_str(s.shape).c_str());
-  std::printf("parameters: %lld\n", (long long)model->num_parameters());
-}
 
 }  // namespace
 
@@ -72,23 +56,20 @@ int train_app(const std::string& arch, int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
 
+  // The configuration: the paper's run, then --config, then --variant and the per-key flags. A resumed run
+  // starts from its saved config.toml instead, and any --config or flag must leave it unchanged.
+  auto apply_flags = [&](TrainConfig& c, bool only_harmless) {
+    if (!variant.empty()) c.model.variant = variant;
+    for (const ConfigKey& k : keys) {
+      auto it = given.find(k.name);
+      if (it != given.end() && (!only_harmless || changes_nothing(k.name))) k.set(c, it->second);
+    }
+  };
   TrainConfig cfg = paper_config(arch, variant.empty() ? "dcls" : variant);
   if (!config_file.empty()) {
     cfg = load_config(config_file, cfg);
     USER_CHECK(cfg.model.arch == arch, config_file, ": model.arch is ", cfg.model.arch, "; use engine_train_",
                cfg.model.arch, " for it");
-  }
-  for (const ConfigKey& k : keys) {
-    auto it = given.find(k.name);
-    if (it != given.end()) k.set(cfg, it->second);
-  }
-  USER_CHECK(cfg.model.arch == arch, "--model.arch ", cfg.model.arch, ": this is engine_train_", arch);
-  if (!variant.empty()) cfg.model.variant = variant;
-  validate(cfg);
-
-  if (summary) {
-    print_summary(cfg);
-    return 0;
   }
   if (!resume.empty()) {
     const std::string saved_path = (fs::path(resume) / "config.toml").string();
@@ -97,17 +78,23 @@ int train_app(const std::string& arch, int argc, char** argv) {
     USER_CHECK(saved.model.arch == arch, "--resume ", resume, ": the run is a ", saved.model.arch,
                " run; use engine_train_", saved.model.arch);
     saved.train.out = resume;
-    if (!config_file.empty() || !given.empty() || !variant.empty()) {
-      cfg.train.out = resume;
-      for (const auto& [key, value] : given)
-        if (changes_nothing(key))
-          for (const ConfigKey& k : keys)
-            if (k.name == key) k.set(saved, value);
-      const std::string diff = first_difference(cfg, saved);
-      USER_CHECK(diff.empty(), "--resume ", resume, ": the run was started with another configuration (", diff,
-                 " differs from ", saved_path, "); resume without --config and overrides, or start a new run");
-    }
+    TrainConfig asked = config_file.empty() ? saved : cfg;
+    asked.train.out = resume;
+    apply_flags(asked, false);
+    apply_flags(saved, true);
+    const std::string diff = first_difference(asked, saved);
+    USER_CHECK(diff.empty(), "--resume ", resume, ": ", diff, " differs from the run's ", saved_path,
+               " (a resumed run keeps its configuration; start a new run to change it)");
     cfg = saved;
+  } else {
+    apply_flags(cfg, false);
+  }
+  USER_CHECK(cfg.model.arch == arch, "--model.arch ", cfg.model.arch, ": this is engine_train_", arch);
+  validate(cfg);
+  if (summary) {
+    auto model = models::create_model(model_config_of(cfg));
+    models::print_summary(*model);
+    return 0;
   }
   install_stop_handlers();
   const TrainOutcome out = run_training(cfg, !resume.empty(), stop_after);
@@ -148,7 +135,7 @@ int eval_app(int argc, char** argv) {
   } else {
     USER_CHECK(!ema, "--ema: needs a checkpoint directory");
   }
-  const models::ModelConfig mcfg = model_config_from_file(weights.string(), model_name);
+  const models::ModelConfig mcfg = models::model_config_from_file(weights.string(), model_name);
   auto model = models::create_model(mcfg);
   load_module(*model, weights.string());
   USER_CHECK(device != "cuda" || cuda_available(), "--device cuda: no CUDA device (or the engine was built without CUDA)");

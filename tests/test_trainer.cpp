@@ -1,0 +1,225 @@
+// The trainer end to end on a small synthetic task (N 24 training and 12 held-out clips of M 32 mel bins x
+// T 129 frames, K 5 classes; class k is on when band group k is loud): exact resume with augmentation and
+// mixup on, checkpoints that survive an interrupted write, the run directory's files, and the user errors
+// of the command line (unknown key, wrong type, resume with another configuration, another model's weights).
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/spectrogram_h5.h"
+#include "engine/check.h"
+#include "engine/rng.h"
+#include "engine/safetensors.h"
+#include "models/model_info.h"
+#include "tests/harness/temp_dir.h"
+#include "train/checkpoint.h"
+#include "train/cli.h"
+#include "train/config.h"
+#include "train/trainer.h"
+
+using namespace engine;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int M = 32, T = 129, K = 5;
+
+data::FrontEndConfig small_front_end() {
+  data::FrontEndConfig fe;
+  fe.sample_rate = 8000;
+  fe.clip_samples = 12800;
+  fe.n_fft = 256;
+  fe.hop = 100;  // T = 1 + 12800 / 100 = 129
+  fe.n_mels = M;
+  fe.f_min = 0;
+  fe.f_max = 4000;
+  return fe;
+}
+
+void write_task(const std::string& path, int n, uint64_t seed) {
+  data::SpectrogramWriter w(path, small_front_end(), K, true, false, "trainer test");
+  std::vector<float> x(size_t(M * T));
+  std::vector<uint8_t> y(static_cast<size_t>(K));
+  for (int i = 0; i < n; ++i) {
+    for (int c = 0; c < K; ++c) y[size_t(c)] = (philox_draw(seed, uint64_t(i), uint64_t(c)).v[0] & 1) != 0;
+    for (int m = 0; m < M; ++m)
+      for (int t = 0; t < T; ++t) {
+        const int c = m * K / M;  // band group of mel bin m
+        const float noise = philox_uniform(seed + 1, uint64_t(i), uint64_t(m * T + t)) * 20.f;
+        x[size_t(m * T + t)] = (y[size_t(c)] ? -10.f : -40.f) + noise;
+      }
+    w.append("clip" + std::to_string(i), x.data(), y.data(), "synthetic");
+  }
+  w.finish();
+}
+
+struct Task {
+  test::TempDir dir{"trainer"};
+  std::string train = dir.file("train.h5"), eval = dir.file("eval.h5");
+  Task() {
+    write_task(train, 24, 1);
+    write_task(eval, 12, 2);
+  }
+};
+
+const Task& task() {
+  static Task t;
+  return t;
+}
+
+train::TrainConfig small_config(const std::string& out) {
+  train::TrainConfig c = train::paper_config("convnext", "dcls");
+  c.model.dims = {16, 16, 16, 16};
+  c.model.depths = {1, 1, 1, 1};
+  c.model.num_classes = K;
+  c.model.drop_path = 0.1;
+  c.data.train = task().train;
+  c.data.eval = task().eval;
+  c.data.workers = 1;
+  c.data.eval_batch = 8;
+  c.optim.lr = 2e-3;
+  c.optim.lr_batch = 4;
+  c.optim.warmup_epochs = 1;
+  c.train.epochs = 2;
+  c.train.batch = 4;
+  c.train.update_freq = 2;  // 3 optimizer steps per epoch
+  c.train.ema = true;
+  c.train.ema_decay = 0.9;
+  c.train.log_every = 1;
+  c.train.keep_last = 1;
+  c.train.device = "cpu";
+  c.train.out = out;
+  return c;
+}
+
+std::string bytes(const fs::path& p) { return test::read_bytes(p.string()); }
+
+// Runs an app entry point (train_app / eval_app) on the given arguments.
+int run_cli(const std::function<int(int, char**)>& app, std::vector<std::string> args) {
+  args.insert(args.begin(), "test");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return app(int(argv.size()), argv.data());
+}
+
+int train_cli(std::vector<std::string> args) {
+  return run_cli([](int argc, char** argv) { return train::train_app("convnext", argc, argv); }, std::move(args));
+}
+
+// A finished run of small_config, made once.
+const std::string& finished_run() {
+  static test::TempDir dir("trainer_run");
+  static const std::string run = [] {
+    const std::string out = dir.file("run");
+    const train::TrainOutcome o = train::run_training(small_config(out), false);
+    REQUIRE(o.finished);
+    REQUIRE(o.steps == 6);
+    return out;
+  }();
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("trainer: an interrupted and resumed run equals an uninterrupted one bit for bit", "[trainer]") {
+  const fs::path a = finished_run();
+  test::TempDir dir("trainer_resume");
+  const std::string b = dir.file("run");
+  train::TrainOutcome first = train::run_training(small_config(b), false, /*stop_after=*/2);
+  REQUIRE_FALSE(first.finished);
+  REQUIRE(fs::path(train::latest_checkpoint(b)).filename() == "checkpoint-000000002");  // mid-epoch
+  train::TrainOutcome second = train::run_training(small_config(b), true, /*stop_after=*/2);
+  REQUIRE_FALSE(second.finished);
+  REQUIRE(fs::path(train::latest_checkpoint(b)).filename() == "checkpoint-000000004");
+  REQUIRE(train::run_training(small_config(b), true).finished);
+
+  for (const char* file : {"model.safetensors", "model_ema.safetensors", "optimizer.safetensors"}) {
+    INFO(file);
+    REQUIRE(bytes(a / "checkpoint-000000006" / file) == bytes(fs::path(b) / "checkpoint-000000006" / file));
+  }
+  // The log holds every step once, as the uninterrupted run's.
+  std::ifstream log(fs::path(b) / "log.jsonl");
+  std::vector<int64_t> train_steps;
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") train_steps.push_back(j["step"].get<int64_t>());
+  }
+  REQUIRE(train_steps == std::vector<int64_t>{1, 2, 3, 4, 5, 6});
+}
+
+TEST_CASE("trainer: the run directory", "[trainer]") {
+  const fs::path run = finished_run();
+  const train::TrainConfig saved = train::load_config((run / "config.toml").string(), train::paper_config("convnext", "dcls"));
+  REQUIRE(train::first_difference(saved, small_config(run.string())).empty());
+
+  REQUIRE(fs::is_symlink(run / "checkpoint-best"));
+  REQUIRE(fs::is_regular_file(run / "checkpoint-best" / "state.json"));
+  std::ifstream csv(run / "per_class_ap.csv");
+  int lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  REQUIRE(lines == K + 1);
+
+  // The last checkpoint's weights give the metrics recorded at its evaluation.
+  const fs::path last = train::latest_checkpoint(run.string());
+  std::ifstream state_file(last / "state.json");
+  const auto state = nlohmann::json::parse(state_file);
+  const models::ModelConfig mc = models::model_config_from_file((last / "model.safetensors").string(), "");
+  auto model = models::create_model(mc);
+  load_module(*model, (last / "model.safetensors").string());
+  const train::Evaluation e = train::evaluate(*model, task().eval, 8, Device::CPU, 0);
+  REQUIRE(e.metrics.map == state["eval"]["map"].get<double>());
+  REQUIRE(e.metrics.present == state["eval"]["classes"].get<int>());
+}
+
+TEST_CASE("trainer: a checkpoint cut by a kill is never resumed", "[trainer]") {
+  test::TempDir dir("trainer_kill");
+  const std::string run = dir.file("run");
+  REQUIRE_FALSE(train::run_training(small_config(run), false, /*stop_after=*/2).finished);
+  // What a kill during the next write leaves: a hidden partial directory, and (had the rename been torn)
+  // a final name without its state file.
+  fs::create_directories(fs::path(run) / ".checkpoint-000000004.partial-99");
+  test::write_bytes((fs::path(run) / ".checkpoint-000000004.partial-99" / "model.safetensors").string(), "junk");
+  fs::create_directories(fs::path(run) / "checkpoint-000000005");
+  REQUIRE(fs::path(train::latest_checkpoint(run)).filename() == "checkpoint-000000002");
+  REQUIRE(train::run_training(small_config(run), true).finished);
+  REQUIRE_FALSE(fs::exists(fs::path(run) / ".checkpoint-000000004.partial-99"));
+  REQUIRE(bytes(fs::path(run) / "checkpoint-000000006" / "model.safetensors") ==
+          bytes(fs::path(finished_run()) / "checkpoint-000000006" / "model.safetensors"));
+}
+
+TEST_CASE("trainer: user errors are one clear message and lose nothing", "[trainer]") {
+  const fs::path run = finished_run();
+  const std::string before = bytes(run / "checkpoint-000000006" / "model.safetensors");
+  test::TempDir dir("trainer_errors");
+  auto toml = [&](const std::string& name, const std::string& text) {
+    test::write_bytes(dir.file(name), text);
+    return dir.file(name);
+  };
+
+  REQUIRE_THROWS_WITH(train_cli({"--config", toml("a.toml", "[optim]\nlrr = 1e-3\n")}),
+                      Catch::Contains("a.toml: unknown key optim.lrr"));
+  REQUIRE_THROWS_WITH(train_cli({"--config", toml("b.toml", "[optim]\nlr = \"fast\"\n")}),
+                      Catch::Contains("b.toml: optim.lr: expected a number, got string"));
+  REQUIRE_THROWS_WITH(train_cli({"--config", toml("c.toml", "[model]\narch = \"fastvit\"\n")}),
+                      Catch::Contains("use engine_train_fastvit"));
+  REQUIRE_THROWS_WITH(train_cli({"--train.epochs", "many"}), Catch::Contains("--train.epochs: expected an integer"));
+  REQUIRE_THROWS_WITH(train_cli({"--train.out", run.string(), "--data.train", task().train}),
+                      Catch::Contains("already holds a run"));
+  REQUIRE_THROWS_WITH(train_cli({"--resume", run.string(), "--optim.lr", "0.5"}),
+                      Catch::Contains("optim.lr differs"));
+  REQUIRE_THROWS_WITH(
+      run_cli(train::eval_app, {"--checkpoint", run.string(), "--model", "fastvit_dcls_audio_sa24", task().eval}),
+      Catch::Contains("holds convnext_dcls_audio_tiny, not the --model fastvit_dcls_audio_sa24"));
+
+  // Weights of another variant or size do not load into a run.
+  train::TrainConfig other = small_config(dir.file("other"));
+  other.model.variant = "dsc";
+  auto model = models::create_model(train::model_config_of(other));
+  ParameterArena arena(*model, Device::CPU, 2);
+  REQUIRE_THROWS_WITH(train::read_checkpoint(train::latest_checkpoint(run.string()), *model, arena, -1),
+                      Catch::Contains("the checkpoint holds model = convnext_dcls_audio_tiny, this run has convnext_audio_tiny"));
+  REQUIRE(bytes(run / "checkpoint-000000006" / "model.safetensors") == before);
+}
