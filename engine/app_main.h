@@ -6,11 +6,13 @@
 #include <exception>
 
 #include "engine/check.h"
+#include "engine/cpu_dispatch.h"
 
 namespace engine {
 
 inline int run_app(const char* name, int (*run)(int, char**), int argc, char** argv) {
   try {
+    flush_denormals();
     return run(argc, argv);
   } catch (const UserError& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());

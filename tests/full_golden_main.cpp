@@ -6,6 +6,8 @@
 // here). Without it the test says SKIPPED and exits with CTest's skip code 77.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+
+#include "engine/cpu_dispatch.h"
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -32,6 +34,7 @@ TEST_CASE("full-size model golden: convnext_dcls_audio_tiny vs the paper's PyTor
 }
 
 int main(int argc, char** argv) {
+  engine::flush_denormals();  // as every app does (engine/app_main.h)
   bool listing = false;
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]).rfind("--list", 0) == 0) listing = true;

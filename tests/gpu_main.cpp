@@ -2,6 +2,8 @@
 // says so, so a CPU-only run shows them as skipped rather than passed.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+
+#include "engine/cpu_dispatch.h"
 #include <cstdio>
 #include <string>
 
@@ -9,6 +11,7 @@
 #include "tests/harness/register.h"
 
 int main(int argc, char** argv) {
+  engine::flush_denormals();  // as every app does (engine/app_main.h)
   testing::register_op_tests(testing::Driver::parity);
   bool listing = false;
   for (int i = 1; i < argc; ++i)
