@@ -8,9 +8,12 @@ ENGINE_APT_PACKAGES=(
   libtomlplusplus-dev libboost-math-dev ccache
 )
 
-ensure_deps() {
+ensure_deps() { ensure_packages "${ENGINE_APT_PACKAGES[@]}"; }
+
+# ensure_packages <debian package>...: installs those that are missing.
+ensure_packages() {
   local missing=()
-  for p in "${ENGINE_APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then

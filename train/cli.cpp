@@ -8,7 +8,6 @@
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/check.h"
-#include "engine/cuda_context.h"
 #include "engine/safetensors.h"
 #include "models/model_info.h"
 #include "train/checkpoint.h"

@@ -32,6 +32,7 @@ const std::vector<Field>& fields() {
       FIELD(model, dims, int_list, "channels per stage, 4 values ([] = the paper's)"),
       FIELD(model, depths, int_list, "blocks per stage, 4 values ([] = the paper's)"),
       FIELD(model, drop_path, real, "stochastic depth rate, linear over the blocks"),
+      FIELD(model, layer_scale_init, real, "initial layer scale (ConvNeXt gamma, FastViT layer scales), main.py's 1e-6"),
       FIELD(model, num_classes, integer, "output classes (must match the data)"),
       FIELD(data, train, text, "training spectrogram HDF5 (engine_prep)"),
       FIELD(data, eval, text, "held-out spectrogram HDF5, evaluated every train.eval_every epochs"),
@@ -254,6 +255,7 @@ void validate(const TrainConfig& c) {
   auto unit = [](const char* key, double v) { USER_CHECK(v >= 0 && v < 1, key, ": must be in [0, 1), got ", v); };
   USER_CHECK(c.model.drop_path >= 0 && c.model.drop_path < 1, "model.drop_path: must be in [0, 1), got ",
              c.model.drop_path);
+  positive("model.layer_scale_init", c.model.layer_scale_init);
   positive("model.num_classes", double(c.model.num_classes));
   non_negative("data.workers", double(c.data.workers));
   non_negative("data.mixup_alpha", c.data.mixup_alpha);

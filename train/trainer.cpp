@@ -12,7 +12,6 @@
 #include "data/loader.h"
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
-#include "engine/cuda_context.h"
 #include "engine/param_arena.h"
 #include "ops/bce_loss.h"
 #include "train/checkpoint.h"
@@ -104,6 +103,7 @@ models::ModelConfig model_config_of(const TrainConfig& c) {
   if (!c.model.depths.empty()) m.depths.assign(c.model.depths.begin(), c.model.depths.end());
   m.num_classes = int(c.model.num_classes);
   m.drop_path_rate = c.model.drop_path;
+  m.layer_scale_init = c.model.layer_scale_init;
   m.seed = uint64_t(c.train.seed);
   return m;
 }
