@@ -32,6 +32,8 @@
 #include "engine/rng.h"
 #include "ops/dcls_construct.h"
 #include "ops/depthwise_conv2d.h"
+#include "models/audio_model.h"
+#include "ops/bce_loss.h"
 
 using namespace engine;
 
@@ -218,8 +220,40 @@ void bench_loader(const LoaderBenchConfig& c) {
   }
 }
 
+// Training and inference throughput of the full-size models: random normalised input (batch, 128, 1001, 1),
+// train = forward + BCE against random 0/1 targets + backward (train mode, drop path 0), infer = eval-mode
+// forward without the tape; the median over `iters` runs after `warmup`, as samples/s. The same
+// measurement as tools/bench_reference.py for the paper's PyTorch code.
+void bench_models(const std::vector<std::string>& names, int batch, int warmup, int iters, Device dev) {
+  std::printf("%-28s %-5s %6s %14s %14s\n", "model", "dev", "batch", "train samp/s", "infer samp/s");
+  for (const std::string& name : names) {
+    auto model = models::create_model(models::default_config(name));
+    model->to(dev);
+    Generator gen(1), drop(2);
+    Tensor x = random_tensor({batch, 128, 1001, 1}, -2, 2, gen, dev, false);
+    Tensor u = random_tensor({batch, 527}, 0, 1, gen, Device::CPU, false);
+    std::vector<float> yv = u.to_vector<float>();
+    for (float& v : yv) v = v < 0.01f ? 1.f : 0.f;
+    const Tensor y = Tensor::from_vector(yv, {batch, 527}).to(dev);
+    model->train();
+    const Timing train = time_runs([] {}, [&] {
+      Tensor loss = ops::bce_with_logits(model->forward(x, drop), y);
+      autograd::backward(loss);
+    }, warmup, iters, dev);
+    model->eval();
+    const Timing infer = time_runs([] {}, [&] {
+      autograd::NoGradGuard no_grad;
+      model->forward(x, drop);
+    }, warmup, iters, dev);
+    std::printf("%-28s %-5s %6d %14.3f %14.3f\n", name.c_str(), device_name(dev), batch,
+                1e3 * batch / train.median_ms, 1e3 * batch / infer.median_ms);
+    std::fflush(stdout);
+  }
+}
+
 int run(int argc, char** argv) {
-  CLI::App app{"engine_bench: times the CPU (and CUDA) depthwise conv and DCLS kernel construction"};
+  CLI::App app{"engine_bench: times the CPU (and CUDA) depthwise conv and DCLS kernel construction, the loader,\n"
+               "and the full-size models' training and inference throughput (--only models)"};
   BenchConfig c{2, 64, 62, 96, 23, 384, 26, 23, 2, 10};
   std::string device = "all";
   int threads = 0;
@@ -238,8 +272,10 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"all", "cpu", "cuda"}));
   std::string only = "kernels";
   LoaderBenchConfig lb;
-  app.add_option("--only", only, "kernels (the DCLS hot spots) or loader (data::Loader throughput)")
-      ->check(CLI::IsMember({"kernels", "loader"}));
+  std::vector<std::string> model_list = models::model_names();
+  app.add_option("--only", only, "kernels (the DCLS hot spots), loader (data::Loader throughput) or models")
+      ->check(CLI::IsMember({"kernels", "loader", "models"}));
+  app.add_option("--models", model_list, "models: which (default: all six)")->delimiter(',');
   app.add_option("--data", lb.data, "loader: spectrogram HDF5 file to read");
   app.add_option("--synthetic", lb.synthetic, "loader: first write this many random 128x1001 clips into --data")
       ->check(CLI::NonNegativeNumber);
@@ -255,6 +291,12 @@ int run(int argc, char** argv) {
     return 0;
   }
   USER_CHECK(device != "cuda" || cuda_available(), "--device cuda: no CUDA device (or engine built without CUDA)");
+  if (only == "models") {
+    std::printf("engine_bench: models, f32, CPU with %d OpenMP threads\n", omp_get_max_threads());
+    if (device != "cuda") bench_models(model_list, c.batch, c.warmup, c.iters, Device::CPU);
+    if (device != "cpu" && cuda_available()) bench_models(model_list, c.batch, c.warmup, c.iters, Device::CUDA);
+    return 0;
+  }
 
   std::printf("engine_bench: f32, CPU with %d OpenMP threads, CUDA %s\n", omp_get_max_threads(),
               cuda_available() ? "present" : "absent");
