@@ -195,6 +195,20 @@ ENGINE_CPU_CLONES void stride1_params_row_f32(const float* x, int64_t H, int64_t
   }
 }
 
+// Adds the per-thread partial sums (nt, KH, KW, C) and (nt, C) into dw (C, KH, KW) and db (C) in thread order,
+// so that the result does not depend on scheduling.
+template <class T>
+void add_thread_partials(int nt, int64_t taps, int64_t C, const std::vector<T>& part_w, const std::vector<T>& part_b,
+                         T* dw, T* db) {
+  for (int t = 0; t < nt; ++t) {
+    if (dw)
+      for (int64_t tap = 0; tap < taps; ++tap)
+        for (int64_t c = 0; c < C; ++c) dw[c * taps + tap] += part_w[size_t((t * taps + tap) * C + c)];
+    if (db)
+      for (int64_t c = 0; c < C; ++c) db[c] += part_b[size_t(t * C + c)];
+  }
+}
+
 // dw and db with per-thread partial sums added in thread order, as the reference below.
 void depthwise_backward_params_fast(const DepthwiseDims& d, const float* x, const float* dy, float* dw, float* db) {
   const int64_t C = d.C, taps = d.KH * d.KW;
@@ -216,13 +230,7 @@ void depthwise_backward_params_fast(const DepthwiseDims& d, const float* x, cons
                                part_w.data() + size_t(t) * taps * C);
     }
   }
-  for (int t = 0; t < nt; ++t) {
-    if (dw)
-      for (int64_t tap = 0; tap < taps; ++tap)
-        for (int64_t c = 0; c < C; ++c) dw[c * taps + tap] += part_w[size_t((t * taps + tap) * C + c)];
-    if (db)
-      for (int64_t c = 0; c < C; ++c) db[c] += part_b[size_t(t * C + c)];
-  }
+  add_thread_partials(nt, taps, C, part_w, part_b, dw, db);
 }
 
 // dw and db: each thread sums its output rows into a private (KH, KW, C) buffer; the buffers are then
@@ -263,13 +271,7 @@ void depthwise_backward_params_cpu(const DepthwiseDims& d, const T* x, const T* 
       }
     }
   }
-  for (int t = 0; t < nt; ++t) {
-    if (dw)
-      for (int64_t tap = 0; tap < taps; ++tap)
-        for (int64_t c = 0; c < C; ++c) dw[c * taps + tap] += part_w[size_t((t * taps + tap) * C + c)];
-    if (db)
-      for (int64_t c = 0; c < C; ++c) db[c] += part_b[size_t(t * C + c)];
-  }
+  add_thread_partials(nt, taps, C, part_w, part_b, dw, db);
 }
 
 // ---- dispatch -----------------------------------------------------------------------------------

@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
-"""Training throughput of the paper's PyTorch code for the six full-size audio taggers, to compare with the
-engine's: one step = forward + BCEWithLogitsLoss + backward on a random (B, 1, 128, 1001) float32 input with
-random 0/1 targets, model in train mode (drop path 0.4), no optimizer step. Writes stdout and, with --json, a
-JSON file.
+"""Training and inference throughput of the paper's PyTorch code for the six full-size audio taggers, to compare
+with the engine's (engine_bench --only models, the same measurement): a training step = forward +
+BCEWithLogitsLoss + backward on a random (B, 1, 128, 1001) float32 input with random 0/1 targets, model in train
+mode (drop path 0, as the engine's bench), no optimizer step; inference = eval-mode forward under no_grad.
+Writes stdout and, with --json, a JSON file.
 
 Usage:
   python3 tools/bench_reference.py [--models NAME,...] [--steps 3] [--batch 2] [--threads 2] [--device cpu]
                                    [--json out.json] [--ref /path/to/DCLS-Audio]
 Each model is built as gen_model_golden.build builds it at the paper's size (== timm.create_model as main.py
-calls it, 527 classes), after torch.manual_seed(0); one warm-up step, then --steps timed steps (CUDA:
-synchronised). Needs what gen_model_golden.py needs (torch, timm 0.6.13, DCLS 0.1.1, safetensors; --force
+calls it, 527 classes), after torch.manual_seed(0); one warm-up step, then --steps timed steps, for training and
+then for inference (CUDA: synchronised). Needs what gen_model_golden.py needs (torch, timm 0.6.13, DCLS 0.1.1, safetensors; --force
 accepts other versions) and a DCLS-Audio clone (--ref, default $DCLS_AUDIO, else /tmp/DCLS-Audio). On a 2-core
 CPU a DCLS model takes tens of seconds per step.
 
-Printed: one line per model, `<model> <samples/s> samples/s (median step S s of N, batch B, T threads, device)`,
-samples/s = B / median step time. --json: {"device", "threads", "batch", "steps", "versions", "models":
-{model: {"samples_per_s", "median_s", "step_s": [N floats]}}}.
+Printed: one line per model, `<model> train <samples/s> infer <samples/s> samples/s (median step S s of N, batch
+B, T threads, device)`, samples/s = B / median step time. --json: {"device", "threads", "batch", "steps",
+"versions", "models": {model: {"samples_per_s", "median_s", "step_s": [N floats], "infer_samples_per_s",
+"infer_median_s", "infer_step_s": [N floats]}}}.
 """
 import argparse
 import json
@@ -34,22 +36,33 @@ from paper_models import DEFAULT_REF, import_paper_training
 def bench(paper, name, batch, steps, device):
     torch.manual_seed(0)
     depths, dims = PAPER_SIZE[arch_of(name)]
-    model = build(paper, name, depths, dims, 527, drop_path_rate=0.4).to(device).train()
+    model = build(paper, name, depths, dims, 527, drop_path_rate=0.0).to(device).train()
     x = torch.randn(batch, 1, 128, 1001, device=device)
     y = (torch.rand(batch, 527, device=device) < 0.05).float()
     criterion = nn.BCEWithLogitsLoss()
-    times = []
-    for i in range(steps + 1):  # the first is the warm-up
+
+    def timed(step):
+        times = []
+        for i in range(steps + 1):  # the first is the warm-up
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i > 0:
+                times.append(time.perf_counter() - start)
+        return times
+
+    def train_step():
         model.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
         criterion(model(x), y).backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i > 0:
-            times.append(time.perf_counter() - start)
-    return times
+
+    train = timed(train_step)
+    model.eval()
+    with torch.no_grad():
+        infer = timed(lambda: model(x))
+    return train, infer
 
 
 def main():
@@ -76,11 +89,13 @@ def main():
     device = torch.device(args.device)
     results = {}
     for name in models:
-        times = bench(paper, name, args.batch, args.steps, device)
-        median = statistics.median(times)
-        results[name] = {"samples_per_s": args.batch / median, "median_s": median, "step_s": times}
-        print(f"{name} {args.batch / median:.4g} samples/s (median step {median:.3f} s of {args.steps}, batch "
-              f"{args.batch}, {args.threads} threads, {device})", flush=True)
+        train, infer = bench(paper, name, args.batch, args.steps, device)
+        median, infer_median = statistics.median(train), statistics.median(infer)
+        results[name] = {"samples_per_s": args.batch / median, "median_s": median, "step_s": train,
+                         "infer_samples_per_s": args.batch / infer_median, "infer_median_s": infer_median,
+                         "infer_step_s": infer}
+        print(f"{name} train {args.batch / median:.4g} infer {args.batch / infer_median:.4g} samples/s (median step "
+              f"{median:.3f} s of {args.steps}, batch {args.batch}, {args.threads} threads, {device})", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": str(device), "threads": args.threads, "batch": args.batch, "steps": args.steps,
