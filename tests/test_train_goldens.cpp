@@ -35,7 +35,6 @@ json golden(const std::string& name) {
   return json::parse(in);
 }
 
-
 // A module holding parameters under dotted names ("conv.weight"), each with the role its name implies, as the
 // layers register them.
 class FlatModule : public Module {

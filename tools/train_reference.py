@@ -260,24 +260,19 @@ def main():
                 print(f"  epoch {epoch + 1} step {step + 1}/{niter}: loss {np.mean(losses[-update_freq:]):.5f}, "
                       f"lr {schedule[it]:.6g}", flush=True)
         seconds = time.perf_counter() - start
-        record = {"epoch": epoch + 1, "steps": niter, "train_loss": float(np.mean(losses)),
-                  "samples_per_s": niter * batch * update_freq / seconds, "seconds": seconds,
-                  "lr": float(schedule[epoch * niter + niter - 1])}
-        print(f"epoch {epoch + 1}/{epochs}: train loss {record['train_loss']:.5f}, {record['samples_per_s']:.2f} "
-              f"samples/s, lr {record['lr']:.6g}, {seconds:.1f} s", flush=True)
+        done = (epoch + 1) * niter
+        records = [{"type": "train", "step": done, "epoch": epoch + 1, "loss": float(np.mean(losses)),
+                    "lr": float(schedule[done - 1]), "samples_per_s": niter * batch * update_freq / seconds}]
+        print(f"epoch {epoch + 1}/{epochs}: train loss {records[0]['loss']:.5f}, {records[0]['samples_per_s']:.2f} "
+              f"samples/s, lr {records[0]['lr']:.6g}, {seconds:.1f} s", flush=True)
         if args.eval_every_epoch or epoch == epochs - 1:
             result = held_out_metrics(model, x_eval, y_eval, dc["eval_batch"], device)
-            record.update(map=result[0], mauc=result[1], dprime=result[2] if math.isfinite(result[2]) else None,
-                          classes=result[3])
+            records.append({"type": "eval", "step": done, "epoch": epoch + 1, "map": result[0], "mauc": result[1],
+                            "dprime_mean_of_classes": result[2] if math.isfinite(result[2]) else None,
+                            "classes": result[3]})
             print(f"  held-out mAP {result[0]:.6f}, mAUC {result[1]:.6f}, d' {result[2]:.4f} ({result[3]} classes)")
         if jsonl:  # the engine's log.jsonl records, so that tools/plot_training.py draws both
-            done = (epoch + 1) * niter
-            jsonl.write(json.dumps({"type": "train", "step": done, "epoch": epoch + 1, "loss": record["train_loss"],
-                                    "lr": record["lr"], "samples_per_s": record["samples_per_s"]}) + "\n")
-            if "map" in record:
-                jsonl.write(json.dumps({"type": "eval", "step": done, "epoch": epoch + 1, "map": record["map"],
-                                        "mauc": record["mauc"], "dprime_mean_of_classes": record["dprime"],
-                                        "classes": record["classes"]}) + "\n")
+            jsonl.writelines(json.dumps(r) + "\n" for r in records)
             jsonl.flush()
     if jsonl:
         jsonl.close()
