@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -39,78 +40,190 @@ void soxr_init_once() {
 
 }  // namespace
 
-AudioClip read_audio(const std::string& path) {
+struct Resampler::Impl {
+  int from = 0, to = 0;
+  soxr_t soxr = nullptr;         // null when the rates are equal
+  unsigned long long in_count = 0, out_count = 0;
+  bool finished = false;
+
+  // Runs soxr on n samples (x null: flush) and appends what it returns.
+  void process(const float* x, size_t n, std::vector<float>& out) {
+    size_t consumed = 0;
+    for (;;) {
+      const size_t room = (n - consumed) * size_t(to) / size_t(from) + 1024;
+      const size_t base = out.size();
+      out.resize(base + room);
+      size_t idone = 0, odone = 0;
+      soxr_error_t e = soxr_process(soxr, x ? x + consumed : nullptr, x ? n - consumed : 0, &idone,
+                                    out.data() + base, room, &odone);
+      ENGINE_CHECK(!e, "soxr_process ", from, " -> ", to, ": ", e);
+      out.resize(base + odone);
+      out_count += odone;
+      consumed += idone;
+      if (x ? consumed >= n : odone == 0) return;
+    }
+  }
+};
+
+Resampler::Resampler(int from_rate, int to_rate) : impl_(std::make_unique<Impl>()) {
+  USER_CHECK(from_rate > 0 && to_rate > 0, "resample: sample rates must be positive, got ", from_rate, " -> ",
+             to_rate);
+  impl_->from = from_rate;
+  impl_->to = to_rate;
+  if (from_rate == to_rate) return;
+  soxr_init_once();
+  soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+  soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+  soxr_runtime_spec_t rt = soxr_runtime_spec(1);  // callers parallelise over clips
+  soxr_error_t e = nullptr;
+  impl_->soxr = soxr_create(from_rate, to_rate, 1, &e, &io, &q, &rt);
+  ENGINE_CHECK(!e && impl_->soxr, "soxr_create ", from_rate, " -> ", to_rate, ": ", e ? e : "null");
+}
+
+Resampler::~Resampler() {
+  if (impl_->soxr) soxr_delete(impl_->soxr);
+}
+
+void Resampler::push(const float* x, size_t n, std::vector<float>& out) {
+  ENGINE_CHECK(!impl_->finished, "Resampler::push after finish");
+  impl_->in_count += n;
+  if (!impl_->soxr) {
+    out.insert(out.end(), x, x + n);
+    return;
+  }
+  if (n) impl_->process(x, n, out);
+}
+
+void Resampler::finish(std::vector<float>& out) {
+  ENGINE_CHECK(!impl_->finished, "Resampler::finish twice");
+  impl_->finished = true;
+  if (!impl_->soxr || impl_->in_count == 0) return;
+  // torchaudio's length: ceil(S * to / from). soxr emits round(S' * to / from) samples for S' input samples
+  // and treats the signal as zero past its end, so a few appended zeros give the ceil's last sample its value
+  // instead of leaving it out; what they add beyond that length is cut.
+  const unsigned long long olen = (impl_->in_count * unsigned(impl_->to) + unsigned(impl_->from) - 1) / unsigned(impl_->from);
+  const size_t before = out.size();
+  const unsigned long long emitted_before = impl_->out_count;
+  const std::vector<float> zeros(size_t(impl_->from / impl_->to) + 2, 0.f);
+  impl_->process(zeros.data(), zeros.size(), out);
+  impl_->process(nullptr, 0, out);
+  ENGINE_CHECK(impl_->out_count >= olen, "soxr returned ", impl_->out_count, " of ", olen, " samples");
+  const unsigned long long excess = impl_->out_count - olen;
+  ENGINE_CHECK(excess <= impl_->out_count - emitted_before, "soxr emitted ", excess, " samples past the end early");
+  out.resize(out.size() - size_t(excess));
+  ENGINE_CHECK(out.size() >= before, "Resampler::finish cut into earlier output");
+}
+
+struct AudioReader::Impl {
+  std::string path;
+  SF_INFO info{};
+  std::unique_ptr<SNDFILE, SndfileCloser> file;
+  std::unique_ptr<Resampler> resampler;  // null: the file's rate
+  int out_rate = 0;
+  int64_t decoded = 0;
+  bool done = false;
+  std::string truncation;
+  std::vector<float> interleaved, mono;
+};
+
+namespace {
+
+constexpr sf_count_t kChunkFrames = 16384;  // frames per read
+
+// libsndfile fixes a WAV/AIFF data chunk that claims more bytes than the file holds and says so only in its
+// log, as "data : 640000 (should be 4956)"; "" when the log has no such line for the audio data.
+std::string chunk_truncation(SNDFILE* f) {
+  char log[8192] = {0};
+  sf_command(f, SFC_GET_LOG_INFO, log, sizeof log);
+  for (const char* key : {"\ndata : ", "\nSSND : "}) {
+    const char* p = std::strstr(log, key);
+    if (!p) continue;
+    long long declared = 0, holds = 0;
+    if (std::sscanf(p + std::strlen(key), "%lld (should be %lld)", &declared, &holds) == 2 && holds < declared)
+      return "truncated: the header declares " + std::to_string(declared) + " bytes of audio, the file holds " +
+             std::to_string(holds);
+  }
+  return "";
+}
+
+}  // namespace
+
+AudioReader::AudioReader(const std::string& path, int out_rate) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.path = path;
   struct stat st;
   if (stat(path.c_str(), &st) != 0) user_error(path, ": cannot open audio file (", std::strerror(errno), ")");
   USER_CHECK(S_ISREG(st.st_mode), path, ": not a regular file");
   USER_CHECK(st.st_size > 0, path, ": empty file (0 bytes)");
-
-  SF_INFO info;
-  std::memset(&info, 0, sizeof(info));
-  std::unique_ptr<SNDFILE, SndfileCloser> f(sf_open(path.c_str(), SFM_READ, &info));
+  m.file.reset(sf_open(path.c_str(), SFM_READ, &m.info));
   // sf_strerror(nullptr) reads libsndfile's last open error; under concurrent failing opens the reason
   // may name another file's problem, the path is always right.
-  if (!f) user_error(path, ": not a readable audio file (libsndfile: ", sf_strerror(nullptr), ")");
-  USER_CHECK(info.channels > 0 && info.samplerate > 0, path, ": bad header (", info.channels, " channels, ",
-             info.samplerate, " Hz)");
+  if (!m.file) user_error(path, ": not a readable audio file (libsndfile: ", sf_strerror(nullptr), ")");
+  USER_CHECK(m.info.channels > 0 && m.info.samplerate > 0, path, ": bad header (", m.info.channels, " channels, ",
+             m.info.samplerate, " Hz)");
+  m.truncation = chunk_truncation(m.file.get());
+  m.out_rate = out_rate > 0 ? out_rate : m.info.samplerate;
+  if (m.out_rate != m.info.samplerate) m.resampler = std::make_unique<Resampler>(m.info.samplerate, m.out_rate);
+  m.interleaved.resize(size_t(kChunkFrames) * size_t(m.info.channels));
+}
 
-  AudioClip clip;
-  clip.sample_rate = info.samplerate;
-  clip.channels = info.channels;
-  const int C = info.channels;
-  // The header's frame count sizes nothing beyond what the file could hold even if heavily compressed.
-  const double plausible = 64.0 * static_cast<double>(st.st_size);
-  if (info.frames > 0 && static_cast<double>(info.frames) <= plausible)
-    clip.samples.reserve(static_cast<size_t>(info.frames));
+AudioReader::~AudioReader() = default;
 
-  constexpr sf_count_t kChunk = 16384;                  // frames per read
-  std::vector<float> buf(static_cast<size_t>(kChunk) * C);  // (kChunk, C) interleaved
-  for (;;) {
-    const sf_count_t got = sf_readf_float(f.get(), buf.data(), kChunk);
-    if (got <= 0) break;
-    const size_t base = clip.samples.size();
-    clip.samples.resize(base + static_cast<size_t>(got));
-    float* dst = clip.samples.data() + base;
-    for (sf_count_t i = 0; i < got; ++i) {
-      const float* fr = &buf[static_cast<size_t>(i) * C];
-      double s = 0;
-      for (int c = 0; c < C; ++c) s += fr[c];
-      dst[i] = static_cast<float>(s / C);
-      if (!std::isfinite(dst[i]))
-        user_error(path, ": sample ", base + i, " (", double(base + i) / info.samplerate, " s) is NaN or infinite");
-    }
+int AudioReader::sample_rate() const { return impl_->info.samplerate; }
+int AudioReader::channels() const { return impl_->info.channels; }
+int AudioReader::out_rate() const { return impl_->out_rate; }
+int64_t AudioReader::frames_decoded() const { return impl_->decoded; }
+const std::string& AudioReader::truncation() const { return impl_->truncation; }
+
+bool AudioReader::read(std::vector<float>& out) {
+  Impl& m = *impl_;
+  if (m.done) return false;
+  const int C = m.info.channels;
+  const sf_count_t got = sf_readf_float(m.file.get(), m.interleaved.data(), kChunkFrames);
+  if (got <= 0) {
+    // A decode error mid-file ends the reads like the end of the data would; a corrupt compressed stream
+    // (FLAC, Vorbis) is an error, a short WAV data chunk is not (libsndfile reports no error for it).
+    const int err = sf_error(m.file.get());
+    if (err != SF_ERR_NO_ERROR)
+      user_error(m.path, ": decoding failed after ", m.decoded, " frames (libsndfile: ", sf_error_number(err), ")");
+    USER_CHECK(m.decoded > 0, m.path, ": contains no audio samples (0 frames)");
+    m.done = true;
+    const size_t before = out.size();
+    if (m.resampler) m.resampler->finish(out);
+    return out.size() > before;
   }
-  // A decode error mid-file ends the loop like the end of the data would; a corrupt compressed stream
-  // (FLAC, Vorbis) is an error, a short WAV data chunk is not (libsndfile reports no error for it).
-  const int err = sf_error(f.get());
-  if (err != SF_ERR_NO_ERROR) user_error(path, ": decoding failed after ", clip.samples.size(),
-                                         " frames (libsndfile: ", sf_error_number(err), ")");
-  USER_CHECK(!clip.samples.empty(), path, ": contains no audio samples (0 frames)");
+  m.mono.resize(size_t(got));
+  for (sf_count_t i = 0; i < got; ++i) {
+    const float* fr = &m.interleaved[size_t(i) * size_t(C)];
+    double s = 0;
+    for (int c = 0; c < C; ++c) s += fr[c];
+    m.mono[size_t(i)] = static_cast<float>(s / C);
+    if (!std::isfinite(m.mono[size_t(i)]))
+      user_error(m.path, ": sample ", m.decoded + i, " (", double(m.decoded + i) / m.info.samplerate,
+                 " s) is NaN or infinite");
+  }
+  m.decoded += got;
+  if (m.resampler) m.resampler->push(m.mono.data(), m.mono.size(), out);
+  else out.insert(out.end(), m.mono.begin(), m.mono.end());
+  return true;
+}
+
+AudioClip read_audio(const std::string& path) {
+  AudioReader reader(path);
+  AudioClip clip;
+  clip.sample_rate = reader.sample_rate();
+  clip.channels = reader.channels();
+  while (reader.read(clip.samples)) {
+  }
   return clip;
 }
 
 std::vector<float> resample(const std::vector<float>& x, int from_rate, int to_rate) {
-  USER_CHECK(from_rate > 0 && to_rate > 0, "resample: sample rates must be positive, got ", from_rate, " -> ",
-             to_rate);
-  if (from_rate == to_rate || x.empty()) return x;
-  soxr_init_once();
-  // torchaudio's length: ceil(S * to / from). soxr emits round(S' * to / from) samples for S' input
-  // samples and treats the signal as zero past its end, so a few appended zeros give the ceil's last
-  // sample its value instead of leaving it out.
-  const size_t olen = static_cast<size_t>(
-      (static_cast<unsigned long long>(x.size()) * to_rate + from_rate - 1) / from_rate);
-  std::vector<float> xin(x.size() + static_cast<size_t>(from_rate / to_rate) + 2, 0.f);  // (S') zero-extended
-  std::copy(x.begin(), x.end(), xin.begin());
-  std::vector<float> y(olen + static_cast<size_t>(to_rate / from_rate) + 2, 0.f);
-  soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-  soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-  soxr_runtime_spec_t rt = soxr_runtime_spec(1);  // callers parallelise over clips
-  size_t odone = 0;
-  soxr_error_t e = soxr_oneshot(from_rate, to_rate, 1, xin.data(), xin.size(), nullptr, y.data(), y.size(), &odone,
-                                &io, &q, &rt);
-  ENGINE_CHECK(!e, "soxr_oneshot ", from_rate, " -> ", to_rate, ": ", e);
-  ENGINE_CHECK(odone >= olen, "soxr_oneshot returned ", odone, " of ", olen, " samples");
-  y.resize(olen);
+  Resampler r(from_rate, to_rate);
+  std::vector<float> y;
+  y.reserve(size_t((unsigned long long)x.size() * unsigned(to_rate) / unsigned(from_rate)) + 16);
+  r.push(x.data(), x.size(), y);
+  r.finish(y);
   return y;
 }
 

@@ -7,9 +7,18 @@
 // A WAV whose data chunk is cut short (interrupted download or copy) is decoded as far as it goes, as
 // libsndfile, soundfile and torchaudio do; the header's frame count is never trusted for allocation.
 //
+// A WAV/AIFF whose data chunk is shorter than its header declares is reported by AudioReader::truncation()
+// (libsndfile's own check of the chunk sizes), so that callers that must not tag a cut-off file can refuse it.
+//
 // Resampling: libsoxr, SOXR_HQ (20-bit, linear phase, passband to 91.3% of the lower Nyquist rate), what
 // librosa uses by default ("soxr_hq") and so what PANNs-style packing scripts produce today.
+//
+// Streaming: AudioReader decodes a file chunk by chunk (and resamples as it goes), so hours-long recordings
+// take bounded memory; read_audio and resample are the same code run to the end, so the whole-file and the
+// streamed results are identical sample for sample.
 #pragma once
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +30,49 @@ struct AudioClip {
   std::vector<float> samples;  // (S) mono mix of all channels
   int sample_rate;             // of the file
   int channels;                // of the file (before the mix)
+};
+
+// Streamed resampling of one mono signal: push() any number of chunks, then finish(). The concatenated output
+// equals resample() of the concatenated input (torchaudio's length, ceil(S * to / from)).
+class Resampler {
+ public:
+  Resampler(int from_rate, int to_rate);  // UserError for a non-positive rate
+  ~Resampler();
+  Resampler(const Resampler&) = delete;
+  Resampler& operator=(const Resampler&) = delete;
+  // Appends the output that n more input samples make available to `out`.
+  void push(const float* x, size_t n, std::vector<float>& out);
+  // Appends the rest of the output; the resampler is spent afterwards.
+  void finish(std::vector<float>& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A file decoded in chunks to its mono mix, optionally resampled (out_rate 0: the file's rate). The errors of
+// read_audio, raised by the constructor (open, header) or by read() (decode error, NaN/inf sample).
+class AudioReader {
+ public:
+  AudioReader(const std::string& path, int out_rate = 0);
+  ~AudioReader();
+  AudioReader(const AudioReader&) = delete;
+  AudioReader& operator=(const AudioReader&) = delete;
+
+  int sample_rate() const;  // of the file
+  int channels() const;     // of the file
+  int out_rate() const;     // of what read() returns
+  // Appends the next samples (about 16k frames' worth) to `out`; false when the file is exhausted (and the
+  // resampler flushed), with nothing appended. UserError on a decode error mid-file or a NaN/inf sample.
+  bool read(std::vector<float>& out);
+  int64_t frames_decoded() const;  // at the file's rate, so far
+  // Non-empty when the container's data chunk is shorter than its header declares (a cut-off download), e.g.
+  // "the header declares 640000 bytes of audio, the file holds 4956"; known after open.
+  const std::string& truncation() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // UserError "<path>: <reason>" for a missing, empty (0 bytes or 0 frames), unreadable or corrupt file and

@@ -146,16 +146,13 @@ struct Loader::Impl {
     float* x = out.x.data<float>();
     float* y = out.y.data<float>();
     std::vector<uint8_t> labels(static_cast<size_t>(K));
-    const float mean = cfg.mean, stddev = cfg.stddev;  // locals: no reload after each store to x
     for (int64_t b = 0; b < B; ++b) {
       const int64_t i = out.indices[size_t(b)];
       float* xb = x + b * M * T;  // (M, T) dB
       reader.read(i, xb, labels.data());
       if (cfg.augment)
         augment_clip(xb, int(M), int(T), cfg.augment_cfg, seed, (uint64_t(out.epoch) << 32) + uint64_t(i));
-      const int64_t MT = M * T;
-#pragma omp simd
-      for (int64_t k = 0; k < MT; ++k) xb[k] = (xb[k] - mean) / stddev;  // as torch: sub, then div
+      normalise_logmel(xb, M * T, cfg.mean, cfg.stddev);
       for (int64_t c = 0; c < K; ++c) y[b * K + c] = float(labels[size_t(c)]);
     }
     return out;

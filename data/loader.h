@@ -17,6 +17,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "data/augment.h"
+#include "data/model_input.h"
 #include "data/spectrogram_h5.h"
 #include "engine/tensor.h"
 
@@ -31,7 +32,7 @@ struct LoaderConfig {
   int rank = 0, world_size = 1;
   int workers = 2;
   int prefetch_batches = 4;
-  float mean = -18.2696f, stddev = 30.5735f;  // recipe.md D.2 step 8
+  float mean = kInputMean, stddev = kInputStd;
   bool augment = false;
   AugmentConfig augment_cfg;
 };

@@ -22,6 +22,7 @@
 #include "data/panns_h5.h"
 #include "data/spectrogram_h5.h"
 #include "engine/check.h"
+#include "engine/progress.h"
 
 namespace engine::data {
 
@@ -38,16 +39,6 @@ std::vector<uint8_t> multi_hot(const std::vector<int>& labels, int num_classes) 
     y[size_t(k)] = 1;
   }
   return y;
-}
-
-std::string format_duration(double s) {
-  char buf[32];
-  long t = long(s + 0.5);
-  if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  return buf;
 }
 
 // A field of the failure report: tabs and line breaks would break the TSV.
@@ -107,29 +98,23 @@ ClipResult process_clip(const PrepClip& clip, const PannsWaveformFile* h5, const
 // Progress on stderr: updated in place on a terminal, one line every 30 s otherwise (logs).
 class Progress {
  public:
-  Progress(bool enabled, int64_t total, int64_t skipped)
-      : enabled_(enabled), tty_(isatty(STDERR_FILENO)), total_(total), skipped_(skipped) {}
+  Progress(bool enabled, int64_t total, int64_t skipped) : line_(enabled), total_(total), skipped_(skipped) {}
   void update(int64_t written, int64_t failed, bool final) {
-    if (!enabled_) return;
-    double t = std::chrono::duration<double>(clock::now() - start_).count();
-    if (!final && t - last_ < (tty_ ? 0.25 : 30.0)) return;
-    last_ = t;
-    int64_t done = written + failed, pending = total_ - skipped_;
-    double rate = t > 0 ? done / t : 0;
-    std::string eta = rate > 0 ? format_duration((pending - done) / rate) : "?";
-    std::fprintf(stderr, "%s%lld/%lld clips (%lld written, %lld failed, %lld already done)  %.1f clips/s  ETA %s%s",
-                 tty_ ? "\r" : "", (long long)(done + skipped_), (long long)total_, (long long)written,
-                 (long long)failed, (long long)skipped_, rate, eta.c_str(), tty_ ? "\033[K" : "\n");
-    if (tty_ && final) std::fputc('\n', stderr);
-    std::fflush(stderr);
+    if (!line_.due(final)) return;
+    const double t = line_.elapsed();
+    const int64_t done = written + failed, pending = total_ - skipped_;
+    const double rate = t > 0 ? done / t : 0;
+    const std::string eta = rate > 0 ? format_duration((pending - done) / rate) : "?";
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%lld/%lld clips (%lld written, %lld failed, %lld already done)  %.1f clips/s  ETA %s",
+                  (long long)(done + skipped_), (long long)total_, (long long)written, (long long)failed,
+                  (long long)skipped_, rate, eta.c_str());
+    line_.update(buf, final);
   }
 
  private:
-  using clock = std::chrono::steady_clock;
-  bool enabled_, tty_;
+  ProgressLine line_;
   int64_t total_, skipped_;
-  clock::time_point start_ = clock::now();
-  double last_ = -1e9;
 };
 
 void write_report(const std::string& path, const std::vector<PrepFailure>& failures) {

@@ -89,9 +89,13 @@ std::map<std::string, std::string> model_metadata(const ModelConfig& c) {
 }
 
 ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name) {
-  SafetensorsFile f = load_safetensors(weights_path);
-  auto it = f.metadata.find("model");
-  if (it == f.metadata.end()) {
+  return model_config_from_metadata(load_safetensors(weights_path).metadata, weights_path, fallback_name);
+}
+
+ModelConfig model_config_from_metadata(const std::map<std::string, std::string>& metadata,
+                                       const std::string& weights_path, const std::string& fallback_name) {
+  auto it = metadata.find("model");
+  if (it == metadata.end()) {
     USER_CHECK(!fallback_name.empty(), weights_path,
                ": the file does not say which model it holds (no model name in its metadata); pass --model NAME");
     return default_config(fallback_name);
@@ -100,14 +104,14 @@ ModelConfig model_config_from_file(const std::string& weights_path, const std::s
   USER_CHECK(fallback_name.empty() || fallback_name == it->second, weights_path, " holds ", it->second,
              ", not the --model ", fallback_name);
   auto get = [&](const char* key) {
-    auto m = f.metadata.find(key);
-    USER_CHECK(m != f.metadata.end(), weights_path, ": metadata has \"model\" but no ", key);
+    auto m = metadata.find(key);
+    USER_CHECK(m != metadata.end(), weights_path, ": metadata has \"model\" but no ", key);
     return m->second;
   };
   c.dims = split_ints(weights_path, "dims", get("dims"));
   c.depths = split_ints(weights_path, "depths", get("depths"));
-  auto classes = f.metadata.find("num_classes");  // absent in files of older engine_models --save: 527
-  if (classes != f.metadata.end()) c.num_classes = split_ints(weights_path, "num_classes", classes->second).at(0);
+  auto classes = metadata.find("num_classes");  // absent in files of older engine_models --save: 527
+  if (classes != metadata.end()) c.num_classes = split_ints(weights_path, "num_classes", classes->second).at(0);
   return c;
 }
 

@@ -18,5 +18,8 @@ std::map<std::string, std::string> model_metadata(const ModelConfig& c);
 // The model a weights file describes: from its metadata, or from `fallback_name` (e.g. --model) at the
 // paper's size for files without it (converted PyTorch checkpoints). UserError when neither says.
 ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name);
+// The same from metadata already read (weights_path names the file in messages).
+ModelConfig model_config_from_metadata(const std::map<std::string, std::string>& metadata,
+                                       const std::string& weights_path, const std::string& fallback_name);
 
 }  // namespace engine::models

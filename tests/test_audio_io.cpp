@@ -12,35 +12,16 @@
 
 #include "data/audio_io.h"
 #include "engine/check.h"
+#include "tests/harness/audio_file.h"
 #include "tests/harness/temp_dir.h"
 
 using namespace engine;
 using namespace engine::data;
 using test::read_bytes;
+using test::write_audio;
 using test::write_bytes;
 
 namespace {
-
-// Writes interleaved frames (S, C) with libsndfile; format e.g. SF_FORMAT_WAV | SF_FORMAT_PCM_16. 16-bit
-// formats get the samples as int16 k = x * 32768 (libsndfile's own float -> int16 conversion scales by
-// 32767, the inverse of its reading only up to rounding).
-void write_audio(const std::string& path, const std::vector<float>& interleaved, int channels, int rate, int format) {
-  SF_INFO info{};
-  info.channels = channels;
-  info.samplerate = rate;
-  info.format = format;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  REQUIRE(f != nullptr);
-  const sf_count_t frames = sf_count_t(interleaved.size() / channels);
-  if ((format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16) {
-    std::vector<short> pcm(interleaved.size());
-    for (size_t i = 0; i < pcm.size(); ++i) pcm[i] = short(std::lround(interleaved[i] * 32768.f));
-    REQUIRE(sf_writef_short(f, pcm.data(), frames) == frames);
-  } else {
-    REQUIRE(sf_writef_float(f, interleaved.data(), frames) == frames);
-  }
-  sf_close(f);
-}
 
 // Values exactly representable in 16-bit PCM: k / 32768.
 std::vector<float> pcm16_ramp(size_t n, int step) {
@@ -219,4 +200,46 @@ TEST_CASE("audio_io: load_clip resamples, pads and truncates to the clip length"
   CHECK(v == std::vector<float>{1.f, 2.f, 3.f, 0.f, 0.f});
   pad_or_truncate(v, 2);
   CHECK(v == std::vector<float>{1.f, 2.f});
+}
+
+TEST_CASE("audio_io: streamed resampling and decoding equal the whole-file results sample for sample", "[audio_io]") {
+  // 7.3 s of a chirp at 44.1 kHz: chunks of odd sizes through Resampler, and AudioReader's own chunks.
+  const int rate = 44100;
+  std::vector<float> x(size_t(7.3 * rate));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(0.4 * std::sin(2 * M_PI * (200.0 + 0.3 * double(i) / rate * 2000) * double(i) / rate));
+  const std::vector<float> whole = resample(x, rate, 32000);
+  for (size_t chunk : {size_t(1), size_t(777), size_t(16384), size_t(100000)}) {
+    Resampler r(rate, 32000);
+    std::vector<float> y;
+    for (size_t at = 0; at < x.size(); at += chunk) r.push(x.data() + at, std::min(chunk, x.size() - at), y);
+    r.finish(y);
+    INFO("chunk " << chunk);
+    REQUIRE(y.size() == whole.size());
+    CHECK(y == whole);
+  }
+  test::TempDir dir("audio_stream");
+  std::vector<float> stereo(2 * x.size());
+  for (size_t i = 0; i < x.size(); ++i) stereo[2 * i] = stereo[2 * i + 1] = x[i];
+  write_audio(dir.file("a.wav"), stereo, 2, rate, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  AudioReader reader(dir.file("a.wav"), 32000);
+  CHECK(reader.sample_rate() == rate);
+  CHECK(reader.channels() == 2);
+  CHECK(reader.truncation().empty());
+  std::vector<float> streamed;
+  int reads = 0;
+  while (reader.read(streamed)) ++reads;
+  CHECK(reads > 2);
+  CHECK(reader.frames_decoded() == int64_t(x.size()));
+  CHECK(streamed == resample(read_audio(dir.file("a.wav")).samples, rate, 32000));
+}
+
+TEST_CASE("audio_io: AudioReader reports a WAV whose data chunk is cut short", "[audio_io]") {
+  test::TempDir dir("audio_cut");
+  write_audio(dir.file("full.wav"), pcm16_ramp(32000, 3), 1, 32000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  const std::string bytes = read_bytes(dir.file("full.wav"));
+  write_bytes(dir.file("cut.wav"), bytes.substr(0, 5000));
+  CHECK(AudioReader(dir.file("full.wav")).truncation().empty());
+  const std::string why = AudioReader(dir.file("cut.wav")).truncation();
+  INFO(why);
+  CHECK(why.find("truncated: the header declares 64000 bytes of audio, the file holds 4956") != std::string::npos);
 }

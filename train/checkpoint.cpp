@@ -44,8 +44,9 @@ std::string checkpoint_name(int64_t step) {
   return buf;
 }
 
-std::string write_checkpoint(const std::string& run_dir, const models::AudioTagger& model, const ParameterArena& arena,
-                             int ema_slot, const RunState& state) {
+std::string write_checkpoint(const std::string& run_dir, const models::AudioTagger& model,
+                             const data::ModelInput& input, const ParameterArena& arena, int ema_slot,
+                             const RunState& state) {
   const fs::path final_dir = fs::path(run_dir) / checkpoint_name(state.step);
   if (fs::exists(final_dir / "state.json")) return final_dir.string();
   const fs::path tmp = fs::path(run_dir) / ("." + checkpoint_name(state.step) + ".partial-" + std::to_string(::getpid()));
@@ -54,7 +55,8 @@ std::string write_checkpoint(const std::string& run_dir, const models::AudioTagg
   fs::create_directories(tmp, ec);
   USER_CHECK(!ec, tmp.string(), ": cannot create the checkpoint directory (", ec.message(), ")");
   try {
-    const auto meta = models::model_metadata(model.config());
+    auto meta = models::model_metadata(model.config());
+    meta.merge(data::model_input_metadata(input));
     save_module(model, (tmp / "model.safetensors").string(), meta);
 
     NamedTensors moments;
@@ -177,6 +179,31 @@ void update_checkpoints(const std::string& run_dir, const std::string& best_dir,
   }
   std::sort(periodic.rbegin(), periodic.rend());
   for (size_t i = size_t(keep_last); i < periodic.size(); ++i) fs::remove_all(periodic[i].second, ec);
+}
+
+CheckpointModel load_checkpoint_model(const std::string& checkpoint, const std::string& model_name, bool ema) {
+  fs::path weights(checkpoint);
+  USER_CHECK(fs::exists(weights), "--checkpoint ", checkpoint, ": no such file or directory");
+  if (fs::is_directory(weights)) {
+    if (!fs::exists(weights / "model.safetensors") && fs::exists(weights / "checkpoint-best")) weights /= "checkpoint-best";
+    weights /= ema ? "model_ema.safetensors" : "model.safetensors";
+    USER_CHECK(fs::is_regular_file(weights), "--checkpoint ", checkpoint, ": no ", weights.filename().string(),
+               " in it (a checkpoint directory holds model.safetensors)");
+  } else {
+    USER_CHECK(!ema, "--ema: needs a checkpoint directory");
+  }
+  CheckpointModel out;
+  out.weights = weights.string();
+  SafetensorsFile f = load_safetensors(out.weights);
+  out.model = models::create_model(models::model_config_from_metadata(f.metadata, out.weights, model_name));
+  out.input = data::model_input_from_metadata(f.metadata, out.weights);
+  try {
+    out.model->load_state_dict(f.tensors);
+  } catch (const UserError& e) {
+    user_error(out.weights, ": ", e.what());
+  }
+  out.model->eval();
+  return out;
 }
 
 }  // namespace engine::train

@@ -15,11 +15,13 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "data/loader.h"
+#include "data/model_input.h"
 #include "engine/param_arena.h"
 #include "models/audio_model.h"
 
@@ -36,10 +38,12 @@ struct RunState {
 
 std::string checkpoint_name(int64_t step);
 
-// Writes run_dir/checkpoint-<step> (see above); `ema_slot` < 0: no EMA. Returns its path. A checkpoint of
-// that step already present is kept as it is (it holds the same state).
-std::string write_checkpoint(const std::string& run_dir, const models::AudioTagger& model, const ParameterArena& arena,
-                             int ema_slot, const RunState& state);
+// Writes run_dir/checkpoint-<step> (see above); the weights' metadata records the model and its input (front
+// end, normalisation). `ema_slot` < 0: no EMA. Returns its path. A checkpoint of that step already present
+// is kept as it is (it holds the same state).
+std::string write_checkpoint(const std::string& run_dir, const models::AudioTagger& model,
+                             const data::ModelInput& input, const ParameterArena& arena, int ema_slot,
+                             const RunState& state);
 
 // The newest complete checkpoint of a run, "" when there is none.
 std::string latest_checkpoint(const std::string& run_dir);
@@ -51,5 +55,16 @@ RunState read_checkpoint(const std::string& ckpt_dir, models::AudioTagger& model
 // Points run_dir/checkpoint-best at ckpt_dir (atomically) and removes periodic checkpoints beyond the
 // newest `keep_last`, never the best.
 void update_checkpoints(const std::string& run_dir, const std::string& best_dir, int64_t keep_last);
+
+// A model ready to run, from what a user names with --checkpoint: a weights file (ours, or a PyTorch one
+// converted with tools/convert_pth_checkpoint.py: then `model_name` names the model), a checkpoint directory
+// (its model.safetensors, or model_ema.safetensors when `ema`) or a run directory (its checkpoint-best).
+// UserError naming the path for anything else, or for weights that do not fit the model.
+struct CheckpointModel {
+  std::shared_ptr<models::AudioTagger> model;  // in eval mode, on the CPU
+  data::ModelInput input;                      // from the metadata, else the paper's
+  std::string weights;                         // the file the weights came from
+};
+CheckpointModel load_checkpoint_model(const std::string& checkpoint, const std::string& model_name, bool ema);
 
 }  // namespace engine::train

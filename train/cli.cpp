@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 
+#include "data/spectrogram_h5.h"
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/check.h"
@@ -124,19 +125,10 @@ int eval_app(int argc, char** argv) {
   app.add_option("--json", json_out, "write the metrics as JSON");
   CLI11_PARSE(app, argc, argv);
 
-  fs::path weights(checkpoint);
-  USER_CHECK(fs::exists(weights), "--checkpoint ", checkpoint, ": no such file or directory");
-  if (fs::is_directory(weights)) {
-    if (!fs::exists(weights / "model.safetensors") && fs::exists(weights / "checkpoint-best")) weights /= "checkpoint-best";
-    weights /= ema ? "model_ema.safetensors" : "model.safetensors";
-    USER_CHECK(fs::is_regular_file(weights), "--checkpoint ", checkpoint, ": no ", weights.filename().string(),
-               " in it (a checkpoint directory holds model.safetensors)");
-  } else {
-    USER_CHECK(!ema, "--ema: needs a checkpoint directory");
-  }
-  const models::ModelConfig mcfg = models::model_config_from_file(weights.string(), model_name);
-  auto model = models::create_model(mcfg);
-  load_module(*model, weights.string());
+  const CheckpointModel ck = load_checkpoint_model(checkpoint, model_name, ema);
+  const auto& model = ck.model;
+  const fs::path weights(ck.weights);
+  data::SpectrogramReader(data).require_front_end(ck.input.fe);  // the front end the model was trained on
   USER_CHECK(device != "cuda" || cuda_available(), "--device cuda: no CUDA device (or the engine was built without CUDA)");
   const Device dev = device == "cpu" || !cuda_available() ? Device::CPU : Device::CUDA;
   model->to(dev);
@@ -146,7 +138,7 @@ int eval_app(int argc, char** argv) {
   std::printf("%s [%.1f s]\n", evaluation_summary(e).c_str(), e.seconds);
   if (!per_class.empty()) {
     std::vector<std::string> mids, names;
-    class_table(mcfg.num_classes, mids, names);
+    class_table(model->config().num_classes, mids, names);
     write_per_class_csv(per_class, e.metrics, mids, names);
   }
   if (!json_out.empty()) {

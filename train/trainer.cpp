@@ -13,6 +13,7 @@
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/param_arena.h"
+#include "engine/progress.h"
 #include "ops/bce_loss.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
@@ -34,16 +35,6 @@ void on_stop_signal(int sig) {
 
 // Drop-path draws of micro-batch i use Generator offsets [i * kOffsetsPerMicroBatch, ...).
 constexpr uint64_t kOffsetsPerMicroBatch = 1 << 12;
-
-std::string format_duration(double s) {
-  char buf[32];
-  const long t = long(s + 0.5);
-  if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  return buf;
-}
 
 Device pick_device(const std::string& d) {
   if (d == "cpu") return Device::CPU;
@@ -137,6 +128,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
   lc.workers = int(cfg.data.workers);
   lc.augment = cfg.data.augment;
   data::Loader loader(lc);
+  const data::ModelInput model_input{loader.reader().front_end(), lc.mean, lc.stddev};  // recorded in checkpoints
   const int K = mcfg.num_classes;
   USER_CHECK(loader.reader().num_classes() == K, cfg.data.train, ": ", loader.reader().num_classes(),
              " classes, model.num_classes is ", K);
@@ -236,7 +228,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
     }
     const bool best = has_eval && e.metrics.map > st.best_map;
     if (best) st.best_map = e.metrics.map, st.best_step = st.step;
-    const std::string dir = write_checkpoint(run_dir, *model, arena, ema_slot, st);
+    const std::string dir = write_checkpoint(run_dir, *model, model_input, arena, ema_slot, st);
     if (best) write_per_class_csv((fs::path(run_dir) / "per_class_ap-best.csv").string(), e.metrics, mids, names);
     update_checkpoints(run_dir, best || (!has_eval && st.best_step < 0) ? dir : "", cfg.train.keep_last);
     return e;
@@ -341,7 +333,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
     if ((g_stop_requested || st.step - first_step == stop_after) && st.step < total_steps) {
       st.loader = loader.state();
       st.eval = nullptr;
-      const std::string dir = write_checkpoint(run_dir, *model, arena, ema_slot, st);  // kept if just written
+      const std::string dir = write_checkpoint(run_dir, *model, model_input, arena, ema_slot, st);  // kept if just written
       update_checkpoints(run_dir, "", cfg.train.keep_last);
       std::printf("stopped at step %lld; checkpoint %s; continue with --resume %s\n", (long long)st.step, dir.c_str(),
                   run_dir.c_str());
