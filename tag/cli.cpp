@@ -127,22 +127,29 @@ int tag_app(int argc, char** argv) {
   app.add_option("--model", model_name, "model name, for weights files that do not record it (engine_models --list)");
   app.add_flag("--ema", ema, "use the EMA weights of a checkpoint directory");
   app.add_option("--format", format, "text, json (JSON Lines: one object per file) or csv")
+      ->capture_default_str()
       ->check(CLI::IsMember({"text", "json", "csv"}));
   app.add_option("-o,--output", output, "write to this file instead of stdout");
-  app.add_option("-k,--top-k", top_k, "labels per file (and per window)")->check(CLI::PositiveNumber);
+  app.add_option("-k,--top-k", top_k, "labels per file (and per window)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threshold", threshold,
                  "print every label scoring at least this (instead of the top k); also the --segments threshold "
                  "(default 0.5)")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--labels", labels_file, "only these classes: a file of display names or MIDs (one or more a line)");
-  app.add_option("--hop", hop, "seconds between window starts (at most the window, 10 s)");
+  app.add_option("--hop", hop, "seconds between window starts (at most the window, 10 s)")
+      ->capture_default_str();
   app.add_option("--pool", pool, "a file's score of a class from its windows: max or mean")
+      ->capture_default_str()
       ->check(CLI::IsMember({"max", "mean"}));
   app.add_flag("--windows", windows, "also print the labels of every window with its start and end time");
   app.add_flag("--segments", segments, "also print time segments: consecutive windows at or above the threshold, merged");
-  app.add_option("--batch", batch, "windows per forward pass")->check(CLI::PositiveNumber);
-  app.add_option("--jobs", jobs, "files decoded at the same time")->check(CLI::PositiveNumber);
-  app.add_option("--device", device, "cpu, cuda or auto")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--batch", batch, "windows per forward pass")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--jobs", jobs, "files decoded at the same time")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--device", device, "cpu, cuda or auto")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("-q,--quiet", quiet, "no progress or summary on stderr (errors are still printed)");
   CLI11_PARSE(app, argc, argv);
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -19,8 +20,18 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-// Scores and times as JSON numbers of a readable length (4 decimals, times 3).
-double round_to(double v, double scale) { return std::round(v * scale) / scale; }
+// 7 significant digits: all a float holds, so that rankings survive the output.
+std::string significant(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.7g", v);
+  return buf;
+}
+
+// A float as the JSON number of its 7 significant digits (what a float holds), not of its binary expansion.
+double json_float(double v) { return std::strtod(significant(v).c_str(), nullptr); }
+
+// Times in milliseconds' precision.
+double json_time(double s) { return std::round(s * 1e3) / 1e3; }
 
 }  // namespace
 
@@ -111,10 +122,10 @@ void TagWriter::write_json(const FileTags& t, const std::vector<float>& clip) {
     nlohmann::json a = nlohmann::json::array();
     for (const Label& l : select(scores))
       a.push_back({{"index", l.cls}, {"mid", mids_[size_t(l.cls)]}, {"name", names_[size_t(l.cls)]},
-                   {"score", round_to(l.score, 1e4)}});
+                   {"score", json_float(l.score)}});
     return a;
   };
-  j["duration_s"] = round_to(t.duration_s, 1e3);
+  j["duration_s"] = json_time(t.duration_s);
   j["sample_rate"] = t.sample_rate;
   j["channels"] = t.channels;
   j["windows"] = t.windows;
@@ -123,15 +134,15 @@ void TagWriter::write_json(const FileTags& t, const std::vector<float>& clip) {
   if (opt_.windows) {
     nlohmann::json ws = nlohmann::json::array();
     for (int64_t w = 0; w < t.windows; ++w)
-      ws.push_back({{"start_s", round_to(plan_.start_s(w), 1e3)}, {"end_s", round_to(plan_.end_s(w, t.samples), 1e3)},
+      ws.push_back({{"start_s", json_time(plan_.start_s(w))}, {"end_s", json_time(plan_.end_s(w, t.samples))},
                     {"labels", labels(t.scores.data() + w * K)}});
     j["window_labels"] = ws;
   }
   if (opt_.segments) {
     nlohmann::json gs = nlohmann::json::array();
     for (const Segment& g : merge_segments(t.scores, plan_, t.samples, K, opt_.classes, opt_.threshold))
-      gs.push_back({{"start_s", round_to(g.start_s, 1e3)}, {"end_s", round_to(g.end_s, 1e3)}, {"index", g.cls},
-                    {"mid", mids_[size_t(g.cls)]}, {"name", names_[size_t(g.cls)]}, {"peak", round_to(g.peak, 1e4)}});
+      gs.push_back({{"start_s", json_time(g.start_s)}, {"end_s", json_time(g.end_s)}, {"index", g.cls},
+                    {"mid", mids_[size_t(g.cls)]}, {"name", names_[size_t(g.cls)]}, {"peak", json_float(g.peak)}});
     j["segments"] = gs;
   }
   sink_(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -150,7 +161,7 @@ void TagWriter::write_csv(const FileTags& t, const std::vector<float>& clip) {
     for (const Label& l : select(scores))
       s += file + "," + kind + "," + fixed(start, 3) + "," + fixed(end, 3) + "," + std::to_string(++rank) + "," +
            std::to_string(l.cls) + "," + csv_field(mids_[size_t(l.cls)]) + "," + csv_field(names_[size_t(l.cls)]) +
-           "," + fixed(l.score, 4) + ",\n";
+           "," + significant(l.score) + ",\n";
   };
   rows("clip", 0.0, t.duration_s, clip.data());
   if (opt_.windows)
@@ -158,7 +169,7 @@ void TagWriter::write_csv(const FileTags& t, const std::vector<float>& clip) {
   if (opt_.segments)
     for (const Segment& g : merge_segments(t.scores, plan_, t.samples, K, opt_.classes, opt_.threshold))
       s += file + ",segment," + fixed(g.start_s, 3) + "," + fixed(g.end_s, 3) + ",," + std::to_string(g.cls) + "," +
-           csv_field(mids_[size_t(g.cls)]) + "," + csv_field(names_[size_t(g.cls)]) + "," + fixed(g.peak, 4) + ",\n";
+           csv_field(mids_[size_t(g.cls)]) + "," + csv_field(names_[size_t(g.cls)]) + "," + significant(g.peak) + ",\n";
   sink_(s);
 }
 

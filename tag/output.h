@@ -7,6 +7,7 @@
 //          "window_labels": [{"start_s", "end_s", "labels": [...]}]                (with windows),
 //          "segments": [{"start_s", "end_s", "index", "mid", "name", "peak"}]}    (with segments)
 //         or {"file", "error"} for a file that failed.
+//   Scores in JSON and CSV have 7 significant digits (all a float holds), times millisecond precision.
 //   csv   one header, then a row per label: file,kind,start_s,end_s,rank,index,mid,display_name,score,error
 //         with kind clip (the pooled scores over the whole file), window, segment (score = peak) or error.
 // Labels are the top k by score, or every label at or above a threshold, among the allowed classes.

@@ -5,6 +5,9 @@
 #include <sndfile.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -18,8 +21,12 @@
 #include "data/prep.h"
 #include "engine/autograd.h"
 #include "engine/rng.h"
+#include "engine/safetensors.h"
+#include "models/model_info.h"
 #include "models/audio_model.h"
+#include "models/fastvit.h"
 #include "ops/activation.h"
+#include "tag/cli.h"
 #include "tag/output.h"
 #include "tag/tagger.h"
 #include "tag/windows.h"
@@ -29,6 +36,7 @@
 
 using namespace engine;
 using namespace engine::tag;
+namespace fs = std::filesystem;
 using test::read_bytes;
 using test::write_audio;
 using test::write_bytes;
@@ -324,4 +332,102 @@ TEST_CASE("tag: JSON Lines and CSV output parse back and hold every file, labels
       for (const auto& r : rows) CHECK(r[7] != "Male speech, man speaking");
     }
   }
+}
+
+TEST_CASE("tag: FastViT is tagged in its reparameterized form, with the unfused model's scores", "[tag]") {
+  models::ModelConfig c = models::default_config("fastvit_dcls_audio_sa24");
+  c.depths = {1, 1, 1, 1};
+  c.dims = {8, 16, 32, 64};
+  c.seed = 5;
+  auto model = models::create_model(c);
+  test::TempDir dir("tag_fastvit");
+  const std::vector<float> x = recording(10.0, kRate);
+  write_audio(dir.file("clip.wav"), x, 1, kRate, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  const std::vector<float> unfused = direct_scores(*model, x, 0);
+  Tagger tagger(model, data::ModelInput{}, TagOptions{});
+  const auto* fused = dynamic_cast<const models::FastViT*>(&tagger.model());
+  REQUIRE(fused != nullptr);
+  CHECK(fused->fused());
+  const auto tags = tag_all(tagger, {dir.file("clip.wav")});
+  REQUIRE(tags[0].error.empty());
+  // Fusion reorders float sums (docs/models.md: fused equals unfused within 1e-5 relative).
+  CHECK(max_abs_diff(tags[0].scores.data(), unfused.data(), 527) < 1e-5);
+}
+
+namespace {
+
+int tag_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "engine_tag");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return tag_app(int(argv.size()), argv.data());
+}
+
+// UserError whose one-line message contains `what`.
+void expect_user_error(const std::vector<std::string>& args, const std::string& what) {
+  try {
+    tag_cli(args);
+    FAIL("no error for " << what);
+  } catch (const UserError& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find(what) != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("tag: engine_tag's command line: exit codes, bad options, output complete or absent", "[tag]") {
+  test::TempDir dir("tag_cli");
+  auto model = small_model();
+  save_module(*model, dir.file("model.safetensors"), models::model_metadata(model->config()));
+  write_audio(dir.file("a.wav"), recording(12.0, kRate), 1, kRate, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  write_bytes(dir.file("bad.wav"), "not audio");
+  fs::create_directories(dir.file("sub/deeper"));
+  write_audio(dir.file("sub/deeper/b.flac"), recording(3.0, 44100), 1, 44100, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  write_bytes(dir.file("sub/notes.txt"), "not an audio file: folders contribute audio extensions only");
+  std::ofstream(dir.file("list.txt")) << "# clips\na.wav\n\nsub/deeper/b.flac\n";
+  std::ofstream(dir.file("labels.txt")) << "Speech\n/m/04rlf\nMale speech, man speaking; Dog\n";
+  std::ofstream(dir.file("bad_labels.txt")) << "Speech\nNo such class\n";
+  const std::string ck = dir.file("model.safetensors");
+
+  // Every file tagged: 0; the folder is searched recursively; the list resolves relative paths.
+  const std::string out = dir.file("out.jsonl");
+  CHECK(tag_cli({"-q", "--checkpoint", ck, dir.file("a.wav"), dir.file("sub"), "--format", "json", "-o", out}) == 0);
+  std::vector<nlohmann::json> lines;
+  {
+    std::ifstream in(out);
+    for (std::string l; std::getline(in, l);) lines.push_back(nlohmann::json::parse(l));
+  }
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0]["windows"] == 2);
+  CHECK(lines[1]["file"] == dir.file("sub/deeper/b.flac"));
+  CHECK(lines[1]["sample_rate"] == 44100);
+  CHECK(tag_cli({"-q", "--checkpoint", ck, "--list", dir.file("list.txt"), "--labels", dir.file("labels.txt"),
+                 "--format", "csv", "-o", dir.file("list.csv")}) == 0);
+  {
+    std::ifstream in(dir.file("list.csv"));
+    int rows = 0;
+    for (std::string l; std::getline(in, l); ++rows)
+      if (rows > 0) CHECK(std::set<std::string>{"Speech", "Music", "Male speech, man speaking", "Dog"}.count(
+                              data::split_csv_line(l, "csv")[7]) == 1);
+    CHECK(rows == 1 + 2 * 4);  // 4 allowed classes, all shown (top 5)
+  }
+  // A bad file: reported, the others tagged, exit 1.
+  CHECK(tag_cli({"-q", "--checkpoint", ck, dir.file("a.wav"), dir.file("bad.wav"), "-o", dir.file("mixed.txt")}) == 1);
+  const std::string mixed = read_bytes(dir.file("mixed.txt"));
+  CHECK(mixed.find(dir.file("a.wav") + "  12.0 s") != std::string::npos);
+  CHECK(mixed.find(dir.file("bad.wav") + "  error: ") != std::string::npos);
+
+  // User errors: one line, nothing written.
+  const std::string none = dir.file("none.txt");
+  expect_user_error({"--checkpoint", ck, "-o", none}, "no audio to tag");
+  expect_user_error({"--checkpoint", dir.file("missing.safetensors"), dir.file("a.wav"), "-o", none}, "no such file");
+  expect_user_error({"--checkpoint", ck, dir.file("a.wav"), "--hop", "12", "-o", none}, "--hop 12");
+  expect_user_error({"--checkpoint", ck, dir.file("a.wav"), "--labels", dir.file("bad_labels.txt"), "-o", none},
+                    "bad_labels.txt:2: unknown label 'No such class'");
+  expect_user_error({"--checkpoint", ck, "--list", dir.file("nolist.txt"), "-o", none}, "--list");
+  expect_user_error({"--checkpoint", dir.file("a.wav"), dir.file("a.wav"), "-o", none}, "a.wav");
+  CHECK_FALSE(fs::exists(none));
 }
