@@ -122,7 +122,6 @@ struct AudioReader::Impl {
   int out_rate = 0;
   int64_t decoded = 0;
   bool done = false;
-  std::string truncation;
   std::vector<float> interleaved, mono;
 };
 
@@ -130,18 +129,41 @@ namespace {
 
 constexpr sf_count_t kChunkFrames = 16384;  // frames per read
 
+// Bytes per frame of a PCM-like subtype, 0 when it has no fixed size.
+int bytes_per_frame(const SF_INFO& info) {
+  switch (info.format & SF_FORMAT_SUBMASK) {
+    case SF_FORMAT_PCM_S8: case SF_FORMAT_PCM_U8: case SF_FORMAT_ULAW: case SF_FORMAT_ALAW: return info.channels;
+    case SF_FORMAT_PCM_16: return 2 * info.channels;
+    case SF_FORMAT_PCM_24: return 3 * info.channels;
+    case SF_FORMAT_PCM_32: case SF_FORMAT_FLOAT: return 4 * info.channels;
+    case SF_FORMAT_DOUBLE: return 8 * info.channels;
+    default: return 0;
+  }
+}
+
+std::string truncated(double declared_frames, double held_frames, int rate) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "truncated: the header declares %.3f s (%.0f frames), the file holds %.3f s (%.0f frames)",
+                declared_frames / rate, declared_frames, held_frames / rate, held_frames);
+  return buf;
+}
+
 // libsndfile fixes a WAV/AIFF data chunk that claims more bytes than the file holds and says so only in its
-// log, as "data : 640000 (should be 4956)"; "" when the log has no such line for the audio data.
-std::string chunk_truncation(SNDFILE* f) {
+// log, as "data : 640000 (should be 4956)": then the file was cut short (an interrupted download or copy).
+// "" when the log has no such line for the audio data.
+std::string chunk_truncation(SNDFILE* f, const SF_INFO& info) {
   char log[8192] = {0};
   sf_command(f, SFC_GET_LOG_INFO, log, sizeof log);
   for (const char* key : {"\ndata : ", "\nSSND : "}) {
     const char* p = std::strstr(log, key);
     if (!p) continue;
     long long declared = 0, holds = 0;
-    if (std::sscanf(p + std::strlen(key), "%lld (should be %lld)", &declared, &holds) == 2 && holds < declared)
-      return "truncated: the header declares " + std::to_string(declared) + " bytes of audio, the file holds " +
-             std::to_string(holds);
+    if (std::sscanf(p + std::strlen(key), "%lld (should be %lld)", &declared, &holds) != 2 || holds >= declared)
+      continue;
+    const int bpf = bytes_per_frame(info);
+    if (bpf > 0) return truncated(double(declared / bpf), double(info.frames), info.samplerate);
+    return "truncated: the header declares " + std::to_string(declared) + " bytes of audio, the file holds " +
+           std::to_string(holds);
   }
   return "";
 }
@@ -161,7 +183,8 @@ AudioReader::AudioReader(const std::string& path, int out_rate) : impl_(std::mak
   if (!m.file) user_error(path, ": not a readable audio file (libsndfile: ", sf_strerror(nullptr), ")");
   USER_CHECK(m.info.channels > 0 && m.info.samplerate > 0, path, ": bad header (", m.info.channels, " channels, ",
              m.info.samplerate, " Hz)");
-  m.truncation = chunk_truncation(m.file.get());
+  const std::string cut = chunk_truncation(m.file.get(), m.info);
+  if (!cut.empty()) user_error(path, ": ", cut);
   m.out_rate = out_rate > 0 ? out_rate : m.info.samplerate;
   if (m.out_rate != m.info.samplerate) m.resampler = std::make_unique<Resampler>(m.info.samplerate, m.out_rate);
   m.interleaved.resize(size_t(kChunkFrames) * size_t(m.info.channels));
@@ -173,7 +196,6 @@ int AudioReader::sample_rate() const { return impl_->info.samplerate; }
 int AudioReader::channels() const { return impl_->info.channels; }
 int AudioReader::out_rate() const { return impl_->out_rate; }
 int64_t AudioReader::frames_decoded() const { return impl_->decoded; }
-const std::string& AudioReader::truncation() const { return impl_->truncation; }
 
 bool AudioReader::read(std::vector<float>& out) {
   Impl& m = *impl_;
@@ -184,9 +206,17 @@ bool AudioReader::read(std::vector<float>& out) {
     // A decode error mid-file ends the reads like the end of the data would; a corrupt compressed stream
     // (FLAC, Vorbis) is an error, a short WAV data chunk is not (libsndfile reports no error for it).
     const int err = sf_error(m.file.get());
-    if (err != SF_ERR_NO_ERROR)
-      user_error(m.path, ": decoding failed after ", m.decoded, " frames (libsndfile: ", sf_error_number(err), ")");
+    if (err != SF_ERR_NO_ERROR) {
+      char at[160] = "";
+      if (m.info.frames > m.decoded)
+        std::snprintf(at, sizeof at, " of the %lld the header declares (%.3f of %.3f s)", (long long)m.info.frames,
+                      double(m.decoded) / m.info.samplerate, double(m.info.frames) / m.info.samplerate);
+      user_error(m.path, ": decoding failed after ", m.decoded, " frames", at, " (libsndfile: ", sf_error_number(err), ")");
+    }
     USER_CHECK(m.decoded > 0, m.path, ": contains no audio samples (0 frames)");
+    // FLAC's STREAMINFO gives the exact length; a stream that ends before it was cut short.
+    if ((m.info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC && m.info.frames > m.decoded)
+      user_error(m.path, ": ", truncated(double(m.info.frames), double(m.decoded), m.info.samplerate));
     m.done = true;
     const size_t before = out.size();
     if (m.resampler) m.resampler->finish(out);
@@ -229,8 +259,9 @@ std::vector<float> resample(const std::vector<float>& x, int from_rate, int to_r
 
 void pad_or_truncate(std::vector<float>& x, size_t n) { x.resize(n, 0.f); }
 
-std::vector<float> load_clip(const std::string& path, const FrontEndConfig& fe) {
+std::vector<float> load_clip(const std::string& path, const FrontEndConfig& fe, double* seconds) {
   AudioClip clip = read_audio(path);
+  if (seconds) *seconds = double(clip.samples.size()) / clip.sample_rate;
   std::vector<float> x = clip.sample_rate == fe.sample_rate
                              ? std::move(clip.samples)
                              : resample(clip.samples, clip.sample_rate, fe.sample_rate);

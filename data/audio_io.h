@@ -4,11 +4,11 @@
 // are scaled by 1/2^(bits-1), so 16-bit PCM gives int16 / 32768 exactly, the scaling DCLS-Audio applies to
 // its PANNs HDF5 waveforms (waveform / 2**15). Float files are passed through as stored (not clipped).
 // Channels are mixed to mono by averaging (torchaudio users' `waveform.mean(0)`, librosa's to_mono).
-// A WAV whose data chunk is cut short (interrupted download or copy) is decoded as far as it goes, as
-// libsndfile, soundfile and torchaudio do; the header's frame count is never trusted for allocation.
 //
-// A WAV/AIFF whose data chunk is shorter than its header declares is reported by AudioReader::truncation()
-// (libsndfile's own check of the chunk sizes), so that callers that must not tag a cut-off file can refuse it.
+// A truncated file is an error, not a short clip: a WAV/AIFF whose data chunk is shorter than its header
+// declares (libsndfile, soundfile and torchaudio would decode the part that is there, and a cut-off download
+// would become a labelled, padded, almost silent clip), or a FLAC stream that ends before the length in its
+// STREAMINFO. The message gives both lengths. The header's frame count is never trusted for allocation.
 //
 // Resampling: libsoxr, SOXR_HQ (20-bit, linear phase, passband to 91.3% of the lower Nyquist rate), what
 // librosa uses by default ("soxr_hq") and so what PANNs-style packing scripts produce today.
@@ -51,7 +51,8 @@ class Resampler {
 };
 
 // A file decoded in chunks to its mono mix, optionally resampled (out_rate 0: the file's rate). The errors of
-// read_audio, raised by the constructor (open, header) or by read() (decode error, NaN/inf sample).
+// read_audio, raised by the constructor (open, header, a WAV/AIFF data chunk cut short) or by read() (decode
+// error, NaN/inf sample, a FLAC stream shorter than its header).
 class AudioReader {
  public:
   AudioReader(const std::string& path, int out_rate = 0);
@@ -66,9 +67,6 @@ class AudioReader {
   // resampler flushed), with nothing appended. UserError on a decode error mid-file or a NaN/inf sample.
   bool read(std::vector<float>& out);
   int64_t frames_decoded() const;  // at the file's rate, so far
-  // Non-empty when the container's data chunk is shorter than its header declares (a cut-off download), e.g.
-  // "the header declares 640000 bytes of audio, the file holds 4956"; known after open.
-  const std::string& truncation() const;
 
  private:
   struct Impl;
@@ -86,7 +84,8 @@ std::vector<float> resample(const std::vector<float>& x, int from_rate, int to_r
 // Right zero-pad or truncate to n samples (PadOrTruncate).
 void pad_or_truncate(std::vector<float>& x, size_t n);
 
-// read_audio + resample to fe.sample_rate (when needed) + pad_or_truncate(fe.clip_samples).
-std::vector<float> load_clip(const std::string& path, const FrontEndConfig& fe);
+// read_audio + resample to fe.sample_rate (when needed) + pad_or_truncate(fe.clip_samples). `seconds`, when
+// given, receives the recording's length before padding or cutting.
+std::vector<float> load_clip(const std::string& path, const FrontEndConfig& fe, double* seconds = nullptr);
 
 }  // namespace engine::data

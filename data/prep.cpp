@@ -53,6 +53,7 @@ struct ClipResult {
   std::vector<float> logmel;
   std::vector<uint8_t> labels;
   std::string reason;
+  bool padded = false;  // shorter than the clip length (as its header says): zero-padded as the paper does
 };
 
 ClipResult process_clip(const PrepClip& clip, const PannsWaveformFile* h5, const PrepConfig& cfg,
@@ -78,7 +79,9 @@ ClipResult process_clip(const PrepClip& clip, const PannsWaveformFile* h5, const
         return r;
       }
       r.labels = clip.labels;
-      wave = load_clip(clip.path, cfg.fe);
+      double seconds = 0;
+      wave = load_clip(clip.path, cfg.fe, &seconds);
+      r.padded = seconds * cfg.fe.sample_rate < double(cfg.fe.clip_samples);
     }
     r.logmel.resize(size_t(cfg.fe.n_mels) * size_t(cfg.fe.frames()));  // (M, T)
     logmel.compute(wave.data(), r.logmel.data());
@@ -198,8 +201,9 @@ std::string PrepResult::summary() const {
   double cps = seconds > 0 ? written / seconds : 0;
   std::snprintf(rate, sizeof rate, "%.1f s wall, %.2f clips/s, %.2f clips/s per thread (%d thread%s)", seconds, cps,
                 cps / std::max(threads, 1), threads, threads == 1 ? "" : "s");
-  os << total << " clips: " << written << " written, " << skipped << " skipped (already done), " << failed
-     << " failed; " << rate;
+  os << total << " clips: " << written << " written";
+  if (padded > 0) os << " (" << padded << " shorter than a clip, zero-padded)";
+  os << ", " << skipped << " skipped (already done), " << failed << " failed; " << rate;
   if (failed > 0) os << "\nfailed clips are listed in " << report_path;
   return os.str();
 }
@@ -278,6 +282,7 @@ PrepResult run_prep(const std::vector<PrepClip>& clips, const PannsWaveformFile*
         lock.lock();
         if (out.reason.empty()) {
           res.written++;
+          res.padded += out.padded;
         } else {
           res.failures.push_back({c.name, c.path, out.reason});
           res.failed++;

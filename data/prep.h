@@ -54,8 +54,9 @@ struct PrepResult {
   bool finished = false;     // output complete (renamed from .partial)
   int64_t total = 0;         // clips in the job list
   int64_t written = 0;       // written by this run
+  int64_t padded = 0;        // of those, recordings shorter than the clip length (zero-padded)
   int64_t skipped = 0;       // already in the .partial from an earlier run
-  int64_t failed = 0;        // missing, unreadable, empty or corrupt (listed in failures and the report)
+  int64_t failed = 0;        // missing, unreadable, empty, truncated or corrupt (listed in failures and the report)
   int threads = 0;
   double seconds = 0;        // wall time of the processing
   std::vector<PrepFailure> failures;

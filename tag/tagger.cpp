@@ -95,7 +95,6 @@ struct Tagger::Impl {
     tags.path = files[i];
     try {
       data::AudioReader reader(files[i], input.fe.sample_rate);
-      if (!reader.truncation().empty()) user_error(files[i], ": ", reader.truncation());
       tags.sample_rate = reader.sample_rate();
       tags.channels = reader.channels();
       std::vector<float> buf;  // the recording from sample buf_start on

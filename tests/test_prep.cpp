@@ -97,7 +97,7 @@ TEST_CASE("prep from a manifest: WAV/FLAC at mixed rates and channels written, b
   write_audio(dir / "c.wav", 32000, 1, 3.0, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 2000);    // padded to 10 s
   write_audio(dir / "d.flac", 48000, 2, 12.0, SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 300);  // truncated to 10 s
   std::string wav = read_bytes(dir / "a.wav");
-  write_bytes(dir / "cut_data.wav", wav.substr(0, 100000));  // data chunk cut short: decoded as far as it goes
+  write_bytes(dir / "cut_data.wav", wav.substr(0, 100000));  // data chunk cut short: a failure, not a short clip
   write_bytes(dir / "cut_header.wav", wav.substr(0, 20));    // not even a whole header
   write_bytes(dir / "empty.wav", "");
   write_bytes(dir / "text.wav", "this is not audio\n");
@@ -121,37 +121,40 @@ TEST_CASE("prep from a manifest: WAV/FLAC at mixed rates and channels written, b
   PrepResult res = run_prep(clips, nullptr, config(out, 2, true));
   CHECK(res.finished);
   CHECK(res.total == 9);
-  CHECK(res.written == 5);
+  CHECK(res.written == 4);
+  CHECK(res.padded == 1);  // c.wav: 3 s, as its header says
+  CHECK(res.summary().find("4 written (1 shorter than a clip, zero-padded)") != std::string::npos);
   CHECK(res.skipped == 0);
-  CHECK(res.failed == 4);
+  CHECK(res.failed == 5);
   CHECK(res.threads == 2);
   CHECK(!fs::exists(out.string() + ".partial"));
 
   // the failure report: the bad clips in manifest order, each with a reason
   auto rows = read_tsv(out.string() + ".failed.tsv");
-  REQUIRE(rows.size() == 5);
+  REQUIRE(rows.size() == 6);
   CHECK(rows[0] == std::vector<std::string>{"clip", "path", "reason"});
-  const char* bad[] = {"cut_header.wav", "empty.wav", "missing.wav", "text.wav"};
-  for (int i = 0; i < 4; ++i) {
+  const char* bad[] = {"cut_header.wav", "empty.wav", "missing.wav", "text.wav", "cut_data.wav"};
+  for (int i = 0; i < 5; ++i) {
     REQUIRE(rows[i + 1].size() == 3);
     CHECK(rows[i + 1][0] == bad[i]);
     CHECK(rows[i + 1][1] == (dir / bad[i]).string());
     CHECK(!rows[i + 1][2].empty());
   }
   CHECK(rows[3][2] == "missing: no such file");
+  CHECK(rows[5][2].rfind("truncated: the header declares 10.000 s (441000 frames), the file holds ", 0) == 0);
   CHECK(res.report_path == out.string() + ".failed.tsv");
 
   // the good clips, in manifest order, with their labels and log-mels
   SpectrogramReader r(out.string());
-  REQUIRE(r.size() == 5);
+  REQUIRE(r.size() == 4);
   CHECK(r.float32());
   CHECK(r.num_classes() == 527);
-  const char* good[] = {"a.wav", "b.flac", "c.wav", "d.flac", "cut_data.wav"};
-  std::vector<std::vector<int>> good_labels = {{0, 74}, {1}, {137}, {74, 137}, {0}};
+  const char* good[] = {"a.wav", "b.flac", "c.wav", "d.flac"};
+  std::vector<std::vector<int>> good_labels = {{0, 74}, {1}, {137}, {74, 137}};
   const FrontEndConfig fe;
   std::vector<float> lm(size_t(fe.n_mels) * fe.frames());
   std::vector<uint8_t> y(527);
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 4; ++i) {
     CHECK(r.name(i) == good[i]);
     CHECK(r.source(i) == (dir / good[i]).string());
     r.read(i, lm.data(), y.data());
@@ -166,8 +169,8 @@ TEST_CASE("prep from a manifest: WAV/FLAC at mixed rates and channels written, b
   PrepConfig force = config(out, 1, false);
   force.force = true;
   PrepResult rebuilt = run_prep(clips, nullptr, force);
-  CHECK(rebuilt.written == 5);
-  CHECK(rebuilt.failed == 4);
+  CHECK(rebuilt.written == 4);
+  CHECK(rebuilt.failed == 5);
   CHECK_FALSE(SpectrogramReader(out.string()).float32());
 }
 
