@@ -11,6 +11,7 @@
 #include "data/audioset_csv.h"
 #include "data/panns_h5.h"
 #include "data/prep.h"
+#include "data/spectrogram_check.h"
 #include "engine/app_main.h"
 #include "engine/check.h"
 
@@ -24,8 +25,11 @@ static int run(int argc, char** argv) {
                "Writes <out>.partial and renames it to <out> when done; re-running continues a .partial and skips\n"
                "the clips already in it. Clips that cannot be read are skipped and listed in <out>.failed.tsv\n"
                "(clip, path, reason); the run still succeeds (exit 0) unless --strict. Exit codes: 0 done or up to\n"
-               "date, 1 clips failed under --strict, 2 user error (flags, CSV, manifest, output), 3 internal error."};
-  std::string segments, audio_dir, manifest, panns, output, labels;
+               "date, 1 clips failed under --strict, 2 user error (flags, CSV, manifest, output), 3 internal error.\n"
+               "engine_prep --check FILE.h5 reports a spectrogram file's problems (NaN/inf, silent clips, clips\n"
+               "without labels, duplicates), its label statistics and a content checksum (exit 1 when it found\n"
+               "problems)."};
+  std::string segments, audio_dir, manifest, panns, output, labels, check;
   int threads = 0;
   bool float32 = false, force = false, strict = false, quiet = false;
   auto* seg_opt = app.add_option("--segments", segments,
@@ -42,7 +46,9 @@ static int run(int argc, char** argv) {
   auto* h5_opt = app.add_option("--panns-h5", panns,
                                 "PANNs waveform HDF5 (audio_name, waveform int16 N x 320000, target N x 527); labels "
                                 "come from its target, clip names from audio_name");
-  app.add_option("-o,--output", output, "spectrogram HDF5 to write")->required();
+  app.add_option("-o,--output", output, "spectrogram HDF5 to write");
+  auto* check_opt = app.add_option("--check", check, "check a spectrogram HDF5 instead of writing one")
+                        ->check(CLI::ExistingFile);
   app.add_option("--labels", labels,
                  "class_labels_indices.csv (index,mid,display_name); default: AudioSet's 527 classes, built in");
   app.add_option("--threads", threads, "worker threads (default: all hardware threads)")->check(CLI::Range(1, 1024));
@@ -54,6 +60,7 @@ static int run(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "no progress line (the summary is still printed)");
   seg_opt->excludes(man_opt)->excludes(h5_opt);
   man_opt->excludes(h5_opt);
+  check_opt->excludes(seg_opt)->excludes(man_opt)->excludes(h5_opt);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help
@@ -62,6 +69,13 @@ static int run(int argc, char** argv) {
     user_error(e.what());
   }
 
+  if (!check.empty()) {
+    USER_CHECK(output.empty(), "--check: reads a file, -o is not used");
+    const SpectrogramCheck c = check_spectrogram_file(check);
+    std::fputs(c.report().c_str(), stdout);
+    return c.ok() ? 0 : 1;
+  }
+  USER_CHECK(!output.empty(), "-o: the spectrogram HDF5 to write is required");
   USER_CHECK(!segments.empty() || !manifest.empty() || !panns.empty(),
              "no input: give --segments (with --audio-dir), --manifest or --panns-h5");
   USER_CHECK(segments.empty() || !audio_dir.empty(), "--segments: needs --audio-dir (the folder of the audio files)");

@@ -735,7 +735,7 @@ std::string SpectrogramReader::source(int64_t i) const {
   return read_string_row(impl_->ds.sources, i, impl_->path);
 }
 
-void SpectrogramReader::read(int64_t i, float* logmel, uint8_t* labels) const {
+void SpectrogramReader::read(int64_t i, float* logmel, uint8_t* labels, std::string* problem) const {
   const Impl& r = *impl_;
   ENGINE_CHECK(i >= 0 && i < size(), "clip index ", i, " out of range [0, ", size(), ")");
   const int64_t MT = r.M * r.T;
@@ -752,11 +752,16 @@ void SpectrogramReader::read(int64_t i, float* logmel, uint8_t* labels) const {
   }
   // Checked on the stored values (half the bytes for float16, still in cache after the read).
   if (!r.float32) halves_to_floats(half.get(), logmel, MT);
-  if (r.float32 ? any_non_finite(logmel, MT) : any_non_finite(half.get(), MT))
-    require_finite(logmel, r.M, r.T, r.path, "clip " + std::to_string(i) + " (" + name(i) + ")");
-  for (int k = 0; k < r.h.num_classes; ++k)
-    if (labels[k] > 1)
-      user_error(r.path, ": clip ", i, " (", name(i), "): label ", k, " is ", int(labels[k]), ", expected 0 or 1");
+  try {
+    if (r.float32 ? any_non_finite(logmel, MT) : any_non_finite(half.get(), MT))
+      require_finite(logmel, r.M, r.T, r.path, "clip " + std::to_string(i) + " (" + name(i) + ")");
+    for (int k = 0; k < r.h.num_classes; ++k)
+      if (labels[k] > 1)
+        user_error(r.path, ": clip ", i, " (", name(i), "): label ", k, " is ", int(labels[k]), ", expected 0 or 1");
+  } catch (const UserError& e) {
+    if (!problem) throw;
+    *problem = e.what();
+  }
 }
 
 void SpectrogramReader::require_front_end(const FrontEndConfig& expected) const {

@@ -61,8 +61,9 @@ class SpectrogramReader {
   std::string source_description() const;
   std::string name(int64_t i) const;
   std::string source(int64_t i) const;
-  // logmel (M, T) dB as float; labels (K). UserError naming file, clip index and name on NaN/inf.
-  void read(int64_t i, float* logmel, uint8_t* labels) const;
+  // logmel (M, T) dB as float; labels (K). UserError naming file, clip index and name on NaN/inf or a label
+  // other than 0/1; with `problem`, that message goes there instead and the values are returned as stored.
+  void read(int64_t i, float* logmel, uint8_t* labels, std::string* problem = nullptr) const;
   void require_front_end(const FrontEndConfig& expected) const;  // UserError naming both configurations
 
  private:

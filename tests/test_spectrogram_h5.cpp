@@ -12,6 +12,7 @@
 #include <fstream>
 #include <vector>
 
+#include "data/spectrogram_check.h"
 #include "data/spectrogram_h5.h"
 #include "engine/check.h"
 #include "tests/harness/temp_dir.h"
@@ -453,4 +454,61 @@ TEST_CASE("spectrogram_h5: refusals name the file and the problem", "[data][hdf5
     }
     CHECK_THROWS_WITH(SpectrogramReader(path), Catch::Contains("not a dcls-engine spectrogram file"));
   }
+}
+
+TEST_CASE("engine_prep --check: non-finite, silent, unlabelled and duplicate clips; a content checksum", "[h5]") {
+  const FrontEndConfig fe = small_front_end();
+  const int K = 527;
+  const size_t MT = size_t(fe.n_mels) * size_t(fe.frames());
+  auto clip = [&](int seed) {
+    std::vector<float> x(MT);
+    for (size_t k = 0; k < MT; ++k) x[k] = float(-40.0 + 10.0 * std::sin(0.37 * double(k) + seed));
+    return x;
+  };
+  auto write = [&](const std::string& name, int last_label) {
+    const std::string path = temp_path(name);
+    std::error_code ec;
+    fs::remove(path, ec);
+    SpectrogramWriter w(path, fe, K, true, false, "test");
+    std::vector<uint8_t> y(K, 0);
+    y[0] = 1;
+    w.append("a", clip(1).data(), y.data(), "a.wav");
+    w.append("silent", std::vector<float>(MT, float(10.0 * std::log10(fe.amin))).data(), y.data(), "s.wav");
+    w.append("nan later", clip(3).data(), y.data(), "n.wav");
+    std::vector<uint8_t> none(K, 0);
+    w.append("no labels", clip(4).data(), none.data(), "l.wav");
+    y[size_t(last_label)] = 1;
+    w.append("copy of a", clip(1).data(), y.data(), "c.wav");  // a duplicate only when its labels equal a's
+    w.finish();
+    return path;
+  };
+  const std::string dup = write("check_dup.h5", 0), differs = write("check_differs.h5", 5);
+  spectrogram_test::poke_logmel(dup, 2, 7, std::nanf(""));
+  const SpectrogramCheck c = check_spectrogram_file(dup);
+  CHECK_FALSE(c.ok());
+  CHECK(c.clips == 5);
+  REQUIRE(c.non_finite.size() == 1);
+  CHECK(c.non_finite[0].index == 2);
+  CHECK(c.non_finite[0].what.find("NaN") != std::string::npos);
+  REQUIRE(c.silent.size() == 1);
+  CHECK(c.silent[0].name == "silent");
+  REQUIRE(c.unlabelled.size() == 1);
+  CHECK(c.unlabelled[0].index == 3);
+  REQUIRE(c.duplicates.size() == 1);
+  CHECK(c.duplicates[0].index == 4);
+  CHECK(c.duplicates[0].what == "duplicate of clip 0 (a)");
+  CHECK(c.positives[0] == 4);
+  CHECK(c.labels_min == 0);
+  CHECK(c.labels_max == 1);
+  const std::string report = c.report();
+  CHECK(report.find("problems: 1 non-finite, 1 silent, 1 without labels, 1 duplicates") != std::string::npos);
+  CHECK(report.find("most frequent: Speech (4)") != std::string::npos);
+  // The checksum: the same content gives the same one, one label more another.
+  const SpectrogramCheck d = check_spectrogram_file(differs);
+  CHECK(d.duplicates.empty());
+  CHECK(d.sha256.size() == 64);
+  CHECK(d.sha256 != c.sha256);
+  CHECK(check_spectrogram_file(differs).sha256 == d.sha256);
+  const std::string again = write("check_differs_again.h5", 5);
+  CHECK(check_spectrogram_file(again).sha256 == d.sha256);
 }
