@@ -8,6 +8,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "data/audio_io.h"
 #include "data/logmel.h"
@@ -51,7 +52,7 @@ struct Tagger::Impl {
   // The run's shared state, guarded by mu.
   std::mutex mu;
   std::condition_variable decoders_cv, model_cv;
-  std::vector<FileSlot> slots;
+  std::unordered_map<size_t, FileSlot> slots;  // the files between the model and the decoders (bounded)
   std::vector<std::string> files;
   size_t next_file = 0;      // the next file a decoder takes
   size_t model_file = 0;     // the file the model thread reads windows from
@@ -171,7 +172,7 @@ struct Tagger::Impl {
 
   void run(const std::vector<std::string>& in_files, const std::function<void(size_t, FileTags&)>& on_file) {
     files = in_files;
-    slots.assign(files.size(), FileSlot{});
+    slots.clear();
     next_file = model_file = 0;
     stop = false;
     std::vector<std::thread> decoders;
@@ -197,7 +198,7 @@ struct Tagger::Impl {
             FileSlot& s = slots[reported];
             if (s.unscored > 0) return;
             tags = std::move(s.tags);
-            s = FileSlot{};
+            slots.erase(reported);
           }
           if (!tags.error.empty()) tags.scores.clear();
           on_file(reported, tags);
