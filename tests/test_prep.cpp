@@ -18,6 +18,7 @@
 #include "data/prep.h"
 #include "data/spectrogram_h5.h"
 #include "engine/check.h"
+#include "tests/harness/audio_file.h"
 #include "tests/harness/temp_dir.h"
 
 using namespace engine;
@@ -39,18 +40,11 @@ static fs::path fresh_dir(const std::string& name) {
 // A tone of `freq` Hz, amplitude 0.5, in every channel, written by libsndfile (format e.g. SF_FORMAT_WAV |
 // SF_FORMAT_PCM_16).
 static void write_audio(const fs::path& path, int rate, int channels, double seconds, int format, double freq) {
-  SF_INFO info{};
-  info.samplerate = rate;
-  info.channels = channels;
-  info.format = format;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  REQUIRE(f != nullptr);
-  sf_count_t frames = sf_count_t(rate * seconds);
-  std::vector<float> x(size_t(frames) * size_t(channels));  // (frames, channels) interleaved
-  for (sf_count_t i = 0; i < frames; ++i)
-    for (int c = 0; c < channels; ++c) x[size_t(i) * channels + c] = float(0.5 * std::sin(2 * M_PI * freq * i / rate));
-  REQUIRE(sf_writef_float(f, x.data(), frames) == frames);
-  sf_close(f);
+  const size_t frames = size_t(rate * seconds);
+  std::vector<float> x(frames * size_t(channels));  // (frames, channels) interleaved
+  for (size_t i = 0; i < frames; ++i)
+    for (int c = 0; c < channels; ++c) x[i * channels + c] = float(0.5 * std::sin(2 * M_PI * freq * double(i) / rate));
+  test::write_audio(path.string(), x, channels, rate, format);
 }
 
 static std::vector<std::vector<std::string>> read_tsv(const fs::path& path) {
