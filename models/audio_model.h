@@ -21,6 +21,9 @@
 namespace engine::models {
 
 enum class Variant { dsc, dcls };
+// ConvNeXt's normalisation layers: the paper's LayerNorm, or BatchNorm in every one of their places (not
+// the paper's model: a short CPU run trains faster with it, docs/training.md).
+enum class Norm { layer, batch };
 
 struct ModelConfig {
   std::string arch;                  // "convnext" | "convformer" | "fastvit"
@@ -32,6 +35,7 @@ struct ModelConfig {
   double layer_scale_init = 1e-6;    // ConvNeXt gamma, FastViT layer_scale*: main.py's value
   int dcls_kernel_count = 26;        // DCLS elements per kernel
   int dcls_span = 23;                // DCLS dilated kernel size (square)
+  Norm norm = Norm::layer;           // ConvNeXt only; the other two have the paper's norms
   uint64_t seed = 0;                 // initialisation (models.md §4), reproducible across platforms
 };
 

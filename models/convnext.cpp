@@ -12,12 +12,22 @@ namespace {
 constexpr double kLnEps = 1e-6;
 }  // namespace
 
+ChannelNorm::ChannelNorm(Module& parent, const std::string& name, Norm norm, int channels) {
+  if (norm == Norm::batch)
+    batch_ = parent.register_module(name, std::make_shared<nn::BatchNorm2d>(channels));
+  else
+    layer_ = parent.register_module(name, std::make_shared<nn::LayerNorm>(channels, kLnEps));
+}
+
+Tensor ChannelNorm::forward(const Tensor& x) const { return layer_ ? layer_->forward(x) : batch_->forward(x); }
+
 // Registration order is the state-dict order: gamma, dwconv, norm, pwconv1, pwconv2.
-Block::Block(int dim, double drop_path, double layer_scale_init, DepthwiseBuilder& dw, Generator& gen)
+Block::Block(int dim, const ModelConfig& config, double drop_path, DepthwiseBuilder& dw, Generator& gen)
     : drop_path_(drop_path) {
-  if (layer_scale_init > 0) gamma_ = register_parameter("gamma", Tensor::full({dim}, layer_scale_init));  // (C)
+  if (config.layer_scale_init > 0)
+    gamma_ = register_parameter("gamma", Tensor::full({dim}, config.layer_scale_init));  // (C)
   dwconv_ = dw.add(*this, "dwconv", dim, /*bias=*/true, gen);
-  norm_ = register_module("norm", std::make_shared<nn::LayerNorm>(dim, kLnEps));
+  norm_ = std::make_unique<ChannelNorm>(*this, "norm", config.norm, dim);
   pwconv1_ = register_module("pwconv1", std::make_shared<nn::Linear>(dim, 4 * dim, true, gen));
   pwconv2_ = register_module("pwconv2", std::make_shared<nn::Linear>(4 * dim, dim, true, gen));
 }
@@ -31,16 +41,16 @@ Tensor Block::forward(const Tensor& x, Generator& gen) const {
   return ops::add(x, models::drop_path(y, drop_path_, is_training(), gen));  // (N, H, W, C)
 }
 
-Downsample::Downsample(int in_dim, int out_dim, bool stem, Generator& gen) : stem_(stem) {
+Downsample::Downsample(int in_dim, int out_dim, bool stem, Norm norm, Generator& gen) : stem_(stem) {
   ops::Conv2dParams p;
   if (stem) {
     p.stride_h = 2, p.stride_w = 16;
-    conv_ = append(std::make_shared<nn::Conv2d>(1, out_dim, 2, 16, p, true, gen));
-    norm_ = append(std::make_shared<nn::LayerNorm>(out_dim, kLnEps));
+    conv_ = register_module("0", std::make_shared<nn::Conv2d>(1, out_dim, 2, 16, p, true, gen));
+    norm_ = std::make_unique<ChannelNorm>(*this, "1", norm, out_dim);
   } else {
     p.stride_h = p.stride_w = 2;
-    norm_ = append(std::make_shared<nn::LayerNorm>(in_dim, kLnEps));
-    conv_ = append(std::make_shared<nn::Conv2d>(in_dim, out_dim, 2, 2, p, true, gen));
+    norm_ = std::make_unique<ChannelNorm>(*this, "0", norm, in_dim);
+    conv_ = register_module("1", std::make_shared<nn::Conv2d>(in_dim, out_dim, 2, 2, p, true, gen));
   }
 }
 
@@ -55,9 +65,11 @@ ConvNeXt::ConvNeXt(const ModelConfig& config) : AudioTagger(config) {
   DepthwiseBuilder dw(config);
   trunk_.build(
       *this, config,
-      [&](int s) { return std::make_shared<Downsample>(s == 0 ? 1 : dims[s - 1], dims[s], /*stem=*/s == 0, gen); },
-      [&](int s, double rate) { return std::make_shared<Block>(dims[s], rate, config.layer_scale_init, dw, gen); });
-  norm_ = register_module("norm", std::make_shared<nn::LayerNorm>(dims[3], kLnEps));
+      [&](int s) {
+        return std::make_shared<Downsample>(s == 0 ? 1 : dims[s - 1], dims[s], /*stem=*/s == 0, config.norm, gen);
+      },
+      [&](int s, double rate) { return std::make_shared<Block>(dims[s], config, rate, dw, gen); });
+  norm_ = std::make_unique<ChannelNorm>(*this, "norm", config.norm, dims[3]);
   head_ = register_module("head", std::make_shared<nn::Linear>(dims[3], config.num_classes, true, gen));
 }
 

@@ -13,9 +13,11 @@
 //   head: Linear                                                 (N, K)
 // The paper's code keeps NCHW between blocks and uses a channels-first LayerNorm for the stem and the
 // downsampling; on our channels-last activations that is the same LayerNorm over the last dimension.
-// Every LayerNorm has eps 1e-6, weight and bias.
+// Every LayerNorm has eps 1e-6, weight and bias. With ModelConfig::norm = batch each of them is a BatchNorm
+// (eps 1e-5, momentum 0.1) under the same name; the head's acts on (N, C) as BatchNorm1d.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "models/audio_blocks.h"
@@ -24,29 +26,41 @@
 
 namespace engine::models::convnext {
 
+// A normalisation layer of the model: exactly one of the two is set (ModelConfig::norm).
+class ChannelNorm {
+ public:
+  // Registers the layer as parent.<name>.
+  ChannelNorm(Module& parent, const std::string& name, Norm norm, int channels);
+  Tensor forward(const Tensor& x) const;  // (N, H, W, C) or (N, C) -> same
+
+ private:
+  std::shared_ptr<nn::LayerNorm> layer_;
+  std::shared_ptr<nn::BatchNorm2d> batch_;
+};
+
 // x + drop_path(gamma * pwconv2(GELU(pwconv1(norm(dwconv(x))))))
 class Block : public Module {
  public:
-  Block(int dim, double drop_path, double layer_scale_init, DepthwiseBuilder& dw, Generator& gen);
+  Block(int dim, const ModelConfig& config, double drop_path, DepthwiseBuilder& dw, Generator& gen);
   Tensor forward(const Tensor& x, Generator& gen) const;  // (N, H, W, C) -> (N, H, W, C)
 
  private:
   Tensor gamma_;  // (C) layer scale; undefined when layer_scale_init <= 0
   DepthwiseConv dwconv_;
-  std::shared_ptr<nn::LayerNorm> norm_;
+  std::unique_ptr<ChannelNorm> norm_;
   std::shared_ptr<nn::Linear> pwconv1_, pwconv2_;
   double drop_path_;
 };
 
 // downsample_layers.i: the stem [0] Conv2d(1, C_0, (2,16), stride (2,16)) [1] LN, or [0] LN [1] Conv2d k2 s2.
-class Downsample : public nn::ModuleList {
+class Downsample : public Module {
  public:
-  Downsample(int in_dim, int out_dim, bool stem, Generator& gen);
+  Downsample(int in_dim, int out_dim, bool stem, Norm norm, Generator& gen);
   Tensor forward(const Tensor& x) const;  // (N, H, W, Ci) -> (N, Ho, Wo, Co)
 
  private:
   std::shared_ptr<nn::Conv2d> conv_;
-  std::shared_ptr<nn::LayerNorm> norm_;
+  std::unique_ptr<ChannelNorm> norm_;
   bool stem_;
 };
 
@@ -57,7 +71,7 @@ class ConvNeXt : public AudioTagger {
 
  private:
   StageTrunk<Downsample, Block> trunk_;
-  std::shared_ptr<nn::LayerNorm> norm_;
+  std::unique_ptr<ChannelNorm> norm_;
   std::shared_ptr<nn::Linear> head_;
 };
 

@@ -82,7 +82,7 @@ Tensor layer_scale_param(Module& m, const std::string& name, int channels, doubl
 
 }  // namespace
 
-// ---- Conv2d, BatchNorm2d, ConvBN -------------------------------------------------------------------
+// ---- Conv2d, ConvBN -------------------------------------------------------------------
 
 Conv2d::Conv2d(const ConvSpec& s, ConvInit init, Generator& gen) : spec_(s) {
   USER_CHECK(s.groups >= 1 && s.in % s.groups == 0 && s.out % s.groups == 0, "Conv2d: channels (", s.in, " in, ",
@@ -108,19 +108,6 @@ Tensor Conv2d::forward(const Tensor& x) const {
   if (s.groups == s.in && s.in == s.out)
     return ops::depthwise_conv2d(x, weight, bias, ops::DepthwiseParams{s.stride_h, s.stride_w, s.pad_h, s.pad_w});
   return ops::conv2d(x, weight, bias, ops::Conv2dParams{s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.groups});
-}
-
-BatchNorm2d::BatchNorm2d(int c) {
-  weight = register_parameter("weight", Tensor::full({c}, 1.0));      // (C)
-  bias = register_parameter("bias", Tensor::zeros({c}), ParamRole::bias);             // (C)
-  running_mean = register_buffer("running_mean", Tensor::zeros({c}));  // (C)
-  running_var = register_buffer("running_var", Tensor::full({c}, 1.0));  // (C)
-  num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));  // []
-}
-
-Tensor BatchNorm2d::forward(const Tensor& x) const {
-  return ops::batch_norm2d(x, weight, bias, running_mean, running_var, num_batches_tracked,
-                           ops::BatchNormParams{is_training(), 0.1, kEps});
 }
 
 ConvBN::ConvBN(const ConvSpec& spec, Generator& gen) {

@@ -50,15 +50,7 @@ class Conv2d : public Module {
   ConvSpec spec_;
 };
 
-// nn.BatchNorm2d(C): eps 1e-5, momentum 0.1, affine (weight 1, bias 0), running stats (mean 0, var 1)
-// and num_batches_tracked; batch statistics in training mode, running ones in eval mode.
-class BatchNorm2d : public Module {
- public:
-  explicit BatchNorm2d(int channels);
-  Tensor forward(const Tensor& x) const;  // (N, H, W, C) -> same
-  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
-  static constexpr double kEps = 1e-5;
-};
+using nn::BatchNorm2d;
 
 // nn.Sequential(conv (no bias), bn): MobileOne's and RepLKNet's _conv_bn.
 class ConvBN : public Module {

@@ -1,7 +1,9 @@
 #include "models/layers.h"
 
 #include "engine/init.h"
+#include "ops/batch_norm.h"
 #include "ops/layer_norm.h"
+#include "ops/layout.h"
 #include "ops/linear.h"
 
 namespace engine::nn {
@@ -32,5 +34,22 @@ LayerNorm::LayerNorm(int channels, double eps, bool has_bias) : eps_(eps) {
 }
 
 Tensor LayerNorm::forward(const Tensor& x) const { return ops::layer_norm(x, weight, bias, eps_); }
+
+BatchNorm2d::BatchNorm2d(int c) {
+  weight = register_parameter("weight", Tensor::full({c}, 1.0));                          // (C)
+  bias = register_parameter("bias", Tensor::zeros({c}), ParamRole::bias);                 // (C)
+  running_mean = register_buffer("running_mean", Tensor::zeros({c}));                     // (C)
+  running_var = register_buffer("running_var", Tensor::full({c}, 1.0));                   // (C)
+  num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));  // []
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) const {
+  const ops::BatchNormParams p{is_training(), 0.1, kEps};
+  if (x.dim() == 2)  // (N, C): BatchNorm1d's statistics over the batch, as (N, 1, 1, C)
+    return ops::reshape(ops::batch_norm2d(ops::reshape(x, {x.size(0), 1, 1, x.size(1)}), weight, bias, running_mean,
+                                          running_var, num_batches_tracked, p),
+                        x.shape());
+  return ops::batch_norm2d(x, weight, bias, running_mean, running_var, num_batches_tracked, p);
+}
 
 }  // namespace engine::nn

@@ -54,4 +54,15 @@ class LayerNorm : public Module {
   double eps_;
 };
 
+// nn.BatchNorm2d(C): eps 1e-5, momentum 0.1, affine (weight 1, bias 0), running stats (mean 0, var 1)
+// and num_batches_tracked; batch statistics in training mode, running ones in eval mode. On (N, H, W, C),
+// or on (N, C) as nn.BatchNorm1d (the statistics run over the batch).
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int channels);
+  Tensor forward(const Tensor& x) const;  // (N, H, W, C) or (N, C) -> same
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  static constexpr double kEps = 1e-5;
+};
+
 }  // namespace engine::nn

@@ -64,6 +64,7 @@ void print_summary(AudioTagger& model, int mel_bins, int frames) {
   if (c.variant == Variant::dcls)
     std::printf("dcls: %d elements over a %dx%d span, positions and sigmas shared per stage\n", c.dcls_kernel_count,
                 c.dcls_span, c.dcls_span);
+  if (c.norm == Norm::batch) std::printf("norm: BatchNorm in place of every LayerNorm (not the paper's)\n");
   std::printf("depths: %s  dims: %s  classes: %d\n", list_string(c.depths).c_str(), list_string(c.dims).c_str(),
               c.num_classes);
   std::printf("shapes for one input of %d mel bins x %d frames (N, H, W, C):\n", mel_bins, frames);
@@ -85,7 +86,8 @@ std::map<std::string, std::string> model_metadata(const ModelConfig& c) {
           {"model", model_name(c)},
           {"dims", join(c.dims)},
           {"depths", join(c.depths)},
-          {"num_classes", std::to_string(c.num_classes)}};
+          {"num_classes", std::to_string(c.num_classes)},
+          {"norm", c.norm == Norm::batch ? "batch" : "layer"}};
 }
 
 ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name) {
@@ -112,6 +114,12 @@ ModelConfig model_config_from_metadata(const std::map<std::string, std::string>&
   c.depths = split_ints(weights_path, "depths", get("depths"));
   auto classes = metadata.find("num_classes");  // absent in files of older engine_models --save: 527
   if (classes != metadata.end()) c.num_classes = split_ints(weights_path, "num_classes", classes->second).at(0);
+  auto norm = metadata.find("norm");  // absent in files written before the choice existed: the paper's
+  if (norm != metadata.end()) {
+    USER_CHECK(norm->second == "layer" || norm->second == "batch", weights_path, ": metadata norm = '", norm->second,
+               "', expected layer or batch");
+    c.norm = norm->second == "batch" ? Norm::batch : Norm::layer;
+  }
   return c;
 }
 

@@ -3,7 +3,11 @@
 // stage sharing, gradients and drop path on a small-width variant.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
+
 #include "models/audio_model.h"
+#include "models/model_info.h"
 #include "model_checks.h"
 
 using namespace engine;
@@ -76,4 +80,65 @@ TEST_CASE("convnext small: drop path is inactive in eval and draws from gen in t
   auto model = models::create_model(c);
   const Tensor x = test::random_input({4, 32, 160, 1}, 9);  // (N, H, W, 1)
   test::check_drop_path(*model, x, 4);  // one draw per block with a non-zero rate: 5 blocks, the first at rate 0
+}
+
+TEST_CASE("convnext norm = batch: a BatchNorm under every LayerNorm's name, batch statistics only in training",
+          "[model][convnext]") {
+  ModelConfig layer_config = small_config("convnext_dcls_audio_tiny");
+  ModelConfig batch_config = layer_config;
+  batch_config.norm = models::Norm::batch;
+  auto layer_model = models::create_model(layer_config);
+  auto batch_model = models::create_model(batch_config);
+  CHECK(batch_model->num_parameters() == layer_model->num_parameters());  // the same affine weight and bias
+
+  // The LayerNorms are the 1-D ".weight" tensors; each becomes a BatchNorm with its three buffers.
+  std::vector<std::string> want;
+  for (const auto& [name, t] : layer_model->state_dict()) {
+    want.push_back(name);
+    const std::string suffix = ".weight";
+    if (t.dim() == 1 && name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      continue;
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
+      const std::string prefix = name.substr(0, name.size() - 5);
+      if (find_tensor(layer_model->state_dict(), prefix + ".weight").dim() == 1)
+        for (const char* b : {".running_mean", ".running_var", ".num_batches_tracked"}) want.push_back(prefix + b);
+    }
+  }
+  std::vector<std::string> got;
+  for (const auto& [name, t] : batch_model->state_dict()) got.push_back(name);
+  CHECK(got == want);
+  CHECK(std::count_if(got.begin(), got.end(), [](const std::string& n) {
+          return n.find("running_mean") != std::string::npos;
+        }) == 1 + 3 + 5 + 1);  // stem, three downsamplings, five blocks, head
+
+  test::check_backward(*batch_model, {2, 32, 160, 1});
+  const Tensor counter = find_tensor(batch_model->state_dict(), "norm.num_batches_tracked");
+  CHECK(counter.to_vector<int64_t>() == std::vector<int64_t>{1});
+
+  // Eval: running statistics, so a clip's logits do not depend on the rest of the batch; training: they do.
+  const Tensor x = test::random_input({3, 32, 160, 1}, 4);  // (N, H, W, 1)
+  const Tensor first = test::random_input({1, 32, 160, 1}, 4);  // the same first clip alone
+  autograd::NoGradGuard no_grad;
+  Generator gen(0);
+  batch_model->eval();
+  const std::vector<float> batched = batch_model->forward(x, gen).to_vector<float>();  // (3, K)
+  const std::vector<float> alone = batch_model->forward(first, gen).to_vector<float>();  // (1, K)
+  for (size_t k = 0; k < alone.size(); ++k) CHECK(batched[k] == Approx(alone[k]).epsilon(1e-5));
+  batch_model->train();
+  const std::vector<float> trained = batch_model->forward(x, gen).to_vector<float>();
+  CHECK(std::vector<float>(trained.begin(), trained.begin() + long(alone.size())) != alone);
+}
+
+TEST_CASE("convnext norm: the checkpoint metadata names it; files without it hold the paper's LayerNorm",
+          "[model][convnext]") {
+  ModelConfig c = small_config("convnext_audio_tiny");
+  c.norm = models::Norm::batch;
+  std::map<std::string, std::string> meta = models::model_metadata(c);
+  CHECK(meta.at("norm") == "batch");
+  CHECK(models::model_config_from_metadata(meta, "w.safetensors", "").norm == models::Norm::batch);
+  meta.erase("norm");
+  CHECK(models::model_config_from_metadata(meta, "w.safetensors", "").norm == models::Norm::layer);
+  meta["norm"] = "group";
+  CHECK_THROWS_WITH(models::model_config_from_metadata(meta, "w.safetensors", ""),
+                    Catch::Contains("w.safetensors: metadata norm = 'group', expected layer or batch"));
 }

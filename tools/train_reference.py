@@ -13,7 +13,9 @@ safetensors (gen_model_golden.py's version check; --force accepts others), h5py,
 What the paper's code does here (imported from the clone, nothing copied):
   model      gen_model_golden.build: the paper's class at [model] dims/depths (empty or absent: the paper's),
              drop_path, main.py's layer_scale_init_value 1e-6, the file's replace_depthwise_dcls for variant
-             "dcls", the audio stem; built after torch.manual_seed(seed) as main.py does
+             "dcls", the audio stem; built after torch.manual_seed(seed) as main.py does. model.norm = "batch"
+             (ConvNeXt only, not the paper's): every LayerNorm is then replaced by a BatchNorm2d (eps 1e-5,
+             momentum 0.1) under the same name, as the engine's models/convnext.h does
   groups     optim_factory.create_optimizer(args, model, skip_list=None) (main.py's call): AdamW (torch) or Lamb
              (timm) over the decay / no_decay / no_decay_dcls groups; dcls_lr_scale replaces the paper's fixed 5
              if it differs; Lamb's max_grad_norm is optim.max_grad_norm (the paper's is Lamb's default 1.0);
@@ -70,7 +72,7 @@ def defaults(arch):
     convformer = arch == "convformer"
     return {
         "model": {"arch": arch, "variant": "dcls", "dims": [], "depths": [], "drop_path": 0.4, "num_classes": 527,
-                  "layer_scale_init": 1e-6},
+                  "layer_scale_init": 1e-6, "norm": "layer"},
         "data": {"train": None, "eval": None, "augment": True, "mixup_alpha": 0.8, "label_smoothing": 0.1,
                  "eval_batch": 64},
         "optim": {"optimizer": "lamb" if convformer else "adamw", "lr": 4e-3, "lr_batch": 4096, "min_lr": 1e-6,
@@ -107,6 +109,37 @@ def load_config(path, sets, seed):
         if not cfg["data"][key]:
             sys.exit(f"train_reference: {path}: data.{key} is required")
     return cfg
+
+
+class BatchNormInLayerNormsPlace(nn.BatchNorm2d):
+    """nn.BatchNorm2d on what the LayerNorm it replaces received: (N, C, H, W) for the paper's channels_first
+    LayerNorm, (N, H, W, C) for its channels_last one, (N, C) for the head's nn.LayerNorm (as BatchNorm1d)."""
+
+    def __init__(self, channels, channels_last):
+        super().__init__(channels)
+        self.channels_last = channels_last
+
+    def _check_input_dim(self, x):
+        if x.dim() not in (2, 4):
+            raise ValueError(f"expected a 2-D or 4-D input, got {x.dim()}-D")
+
+    def forward(self, x):
+        if self.channels_last and x.dim() == 4:
+            return super().forward(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return super().forward(x)
+
+
+def replace_layer_norms(model):
+    """Every LayerNorm of the paper's ConvNeXt (its own class and the head's nn.LayerNorm) by a BatchNorm."""
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, nn.LayerNorm):
+                bn = BatchNormInLayerNormsPlace(child.normalized_shape[0], channels_last=False)
+            elif type(child).__name__ == "LayerNorm":  # models/convnext.py's, with data_format
+                bn = BatchNormInLayerNormsPlace(child.weight.shape[0], child.data_format == "channels_last")
+            else:
+                continue
+            setattr(parent, child_name, bn)
 
 
 def load_h5(path, num_classes, chunk=256):
@@ -208,7 +241,12 @@ def main():
     default_depths, default_dims = PAPER_SIZE[mc["arch"]]
     depths, dims = list(mc["depths"]) or default_depths, list(mc["dims"]) or default_dims
     name = MODEL_NAMES[(mc["arch"], mc["variant"])]
-    model = build(paper, name, depths, dims, K, drop_path_rate=mc["drop_path"]).to(device)
+    model = build(paper, name, depths, dims, K, drop_path_rate=mc["drop_path"])
+    if mc["norm"] == "batch":
+        if mc["arch"] != "convnext":
+            sys.exit("train_reference: model.norm = batch is for convnext only")
+        replace_layer_norms(model)
+    model = model.to(device)
     model.train()
 
     lr = oc["lr"] * batch * update_freq / oc["lr_batch"]

@@ -31,6 +31,7 @@ const std::vector<Field>& fields() {
       FIELD(model, variant, text, "dsc (depthwise 7x7) | dcls (DCLS-Gauss 23x23, 26 elements)"),
       FIELD(model, dims, int_list, "channels per stage, 4 values ([] = the paper's)"),
       FIELD(model, depths, int_list, "blocks per stage, 4 values ([] = the paper's)"),
+      FIELD(model, norm, text, "layer (the paper's LayerNorms) | batch (BatchNorm in their places; convnext only)"),
       FIELD(model, drop_path, real, "stochastic depth rate, linear over the blocks"),
       FIELD(model, layer_scale_init, real, "initial layer scale (ConvNeXt gamma, FastViT layer scales), main.py's 1e-6"),
       FIELD(model, num_classes, integer, "output classes (must match the data)"),
@@ -239,6 +240,9 @@ void validate(const TrainConfig& c) {
   };
   choice("model.arch", c.model.arch, {"convnext", "convformer", "fastvit"});
   choice("model.variant", c.model.variant, {"dsc", "dcls"});
+  choice("model.norm", c.model.norm, {"layer", "batch"});
+  USER_CHECK(c.model.norm == "layer" || c.model.arch == "convnext", "model.norm = batch: only for convnext (",
+             c.model.arch, " keeps the paper's norms)");
   choice("optim.optimizer", c.optim.optimizer, {"adamw", "lamb"});
   choice("train.device", c.train.device, {"auto", "cpu", "cuda"});
   choice("train.on_nonfinite", c.train.on_nonfinite, {"skip", "stop"});

@@ -95,6 +95,7 @@ models::ModelConfig model_config_of(const TrainConfig& c) {
   m.num_classes = int(c.model.num_classes);
   m.drop_path_rate = c.model.drop_path;
   m.layer_scale_init = c.model.layer_scale_init;
+  m.norm = c.model.norm == "batch" ? models::Norm::batch : models::Norm::layer;
   m.seed = uint64_t(c.train.seed);
   return m;
 }
