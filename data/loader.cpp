@@ -146,14 +146,41 @@ struct Loader::Impl {
     float* x = out.x.data<float>();
     float* y = out.y.data<float>();
     std::vector<uint8_t> labels(static_cast<size_t>(K));
+    std::string problem;
+    int64_t rows = 0;  // clips kept so far
     for (int64_t b = 0; b < B; ++b) {
       const int64_t i = out.indices[size_t(b)];
-      float* xb = x + b * M * T;  // (M, T) dB
-      reader.read(i, xb, labels.data());
+      float* xb = x + rows * M * T;  // (M, T) dB
+      if (cfg.bad_clips == LoaderConfig::BadClips::keep) {
+        reader.read(i, xb, labels.data());
+      } else {
+        problem.clear();
+        reader.read(i, xb, labels.data(), &problem);
+        ClipFaults f = clip_faults(xb, M * T, labels.data(), int(K), reader.front_end(), std::move(problem));
+        if (f.any()) {
+          // A non-finite message names the file and the clip already.
+          std::string msg = f.non_finite.empty()
+                                ? reader.path() + ": clip " + std::to_string(i) + " (" + reader.name(i) + "): " + f.describe()
+                                : f.describe();
+          USER_CHECK(cfg.bad_clips == LoaderConfig::BadClips::skip, msg, " (data.bad_clips = stop)");
+          out.skipped.push_back({i, std::move(msg), std::move(f)});
+          continue;
+        }
+      }
+      out.indices[size_t(rows)] = i;
       if (cfg.augment)
         augment_clip(xb, int(M), int(T), cfg.augment_cfg, seed, (uint64_t(out.epoch) << 32) + uint64_t(i));
       normalise_logmel(xb, M * T, cfg.mean, cfg.stddev);
-      for (int64_t c = 0; c < K; ++c) y[b * K + c] = float(labels[size_t(c)]);
+      for (int64_t c = 0; c < K; ++c) y[rows * K + c] = float(labels[size_t(c)]);
+      ++rows;
+    }
+    if (rows < B) {  // clips were skipped: the batch's first `rows` rows, in tensors of that size
+      out.indices.resize(size_t(rows));
+      Tensor xs = Tensor::empty({rows, M, T, 1}), ys = Tensor::empty({rows, K});
+      std::copy(x, x + rows * M * T, xs.data<float>());
+      std::copy(y, y + rows * K, ys.data<float>());
+      out.x = std::move(xs);
+      out.y = std::move(ys);
     }
     return out;
   }

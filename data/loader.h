@@ -5,6 +5,10 @@
 //     clips; rank r takes positions r, r+W, r+2W, ... Batches of batch_size; drop_last drops a short last one.
 //   - per clip: dB log-mel read (float16/32 -> float), augment_clip (when cfg.augment, key = epoch*2^32 + clip
 //     index), then (x - mean) / stddev as torchvision's Normalize.
+//   - bad clips (data/spectrogram_check.h: NaN/inf, silent, no labels), judged on the stored values before
+//     augmentation: kept (keep: a NaN/inf still makes next() throw, as SpectrogramReader::read does), left
+//     out of their batch (skip: the batch has fewer rows, Batch::skipped names them; a batch may end empty),
+//     or a UserError naming the clip (stop).
 //   - workers threads build whole batches ahead of next(), at most prefetch_batches ahead; a batch depends only
 //     on (seed, epoch, batch number), never on thread timing. workers = 0 builds in the calling thread.
 // Dimension letters: B batch, M mel bins, T frames, K classes, N clips in the file, W world size.
@@ -18,6 +22,7 @@
 
 #include "data/augment.h"
 #include "data/model_input.h"
+#include "data/spectrogram_check.h"
 #include "data/spectrogram_h5.h"
 #include "engine/tensor.h"
 
@@ -35,12 +40,20 @@ struct LoaderConfig {
   float mean = kInputMean, stddev = kInputStd;
   bool augment = false;
   AugmentConfig augment_cfg;
+  enum class BadClips { keep, skip, stop } bad_clips = BadClips::keep;  // see above
+};
+
+struct SkippedClip {
+  int64_t index = 0;
+  std::string message;  // names the file, the clip and what is wrong with it
+  ClipFaults faults;
 };
 
 struct Batch {
   Tensor x;  // (B, M, T, 1) f32 CPU, normalised
   Tensor y;  // (B, K) f32 CPU, 0/1
   std::vector<int64_t> indices;  // (B) clip indices in the file
+  std::vector<SkippedClip> skipped;  // clips of this batch left out (BadClips::skip)
   int64_t epoch = 0;
 };
 

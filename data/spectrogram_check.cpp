@@ -33,6 +33,23 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) 
 
 }  // namespace
 
+ClipFaults clip_faults(const float* logmel, int64_t n, const uint8_t* labels, int num_classes,
+                       const FrontEndConfig& fe, std::string read_problem) {
+  ClipFaults f;
+  f.non_finite = std::move(read_problem);
+  const float floor_db = float(10.0 * std::log10(fe.amin));
+  f.silent = std::all_of(logmel, logmel + n, [&](float v) { return v <= floor_db; });  // stops at the first sound
+  f.unlabelled = std::none_of(labels, labels + num_classes, [](uint8_t v) { return v != 0; });
+  return f;
+}
+
+std::string ClipFaults::describe() const {
+  std::string s = non_finite;
+  if (silent) s += std::string(s.empty() ? "" : ", ") + "silent (every value at the front end's floor)";
+  if (unlabelled) s += std::string(s.empty() ? "" : ", ") + "no labels";
+  return s;
+}
+
 SpectrogramCheck check_spectrogram_file(const std::string& path) {
   SpectrogramReader r(path);
   SpectrogramCheck c;
@@ -50,7 +67,6 @@ SpectrogramCheck check_spectrogram_file(const std::string& path) {
   c.positives.assign(size_t(c.num_classes), 0);
   std::unique_ptr<EVP_MD_CTX, DigestCloser> sha(EVP_MD_CTX_new());
   ENGINE_CHECK(sha && EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) == 1, "SHA-256 init failed");
-  const float floor_db = float(10.0 * std::log10(fe.amin));
   std::unordered_multimap<uint64_t, int64_t> seen;  // content key -> clip
   std::vector<float> x(static_cast<size_t>(MT)), other(static_cast<size_t>(MT));
   std::vector<uint8_t> y(static_cast<size_t>(c.num_classes)), other_y(static_cast<size_t>(c.num_classes));
@@ -64,10 +80,11 @@ SpectrogramCheck check_spectrogram_file(const std::string& path) {
     EVP_DigestUpdate(sha.get(), name.data(), name.size());
     EVP_DigestUpdate(sha.get(), y.data(), y.size());
     EVP_DigestUpdate(sha.get(), x.data(), x.size() * sizeof(float));
-    if (!problem.empty()) c.non_finite.push_back({i, name, problem});
-    if (std::all_of(x.begin(), x.end(), [&](float v) { return v <= floor_db; })) c.silent.push_back({i, name, "silent"});
+    const ClipFaults f = clip_faults(x.data(), MT, y.data(), c.num_classes, fe, std::move(problem));
+    if (!f.non_finite.empty()) c.non_finite.push_back({i, name, f.non_finite});
+    if (f.silent) c.silent.push_back({i, name, "silent"});
+    if (f.unlabelled) c.unlabelled.push_back({i, name, "no labels"});
     const int64_t count = std::accumulate(y.begin(), y.end(), int64_t(0));
-    if (count == 0) c.unlabelled.push_back({i, name, "no labels"});
     c.labels_total += count;
     c.labels_min = std::min(c.labels_min, count);
     c.labels_max = std::max(c.labels_max, count);

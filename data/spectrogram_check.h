@@ -10,7 +10,22 @@
 #include <string>
 #include <vector>
 
+#include "data/logmel.h"
+
 namespace engine::data {
+
+// What makes one clip unfit for training: the rule shared by engine_prep --check and the training loader
+// (data/loader.h, LoaderConfig::bad_clips).
+struct ClipFaults {
+  std::string non_finite;  // SpectrogramReader::read's message (NaN/inf, or a label other than 0/1); "" if none
+  bool silent = false;     // every log-mel value at or below the front end's floor, 10 log10(amin)
+  bool unlabelled = false;  // no label set
+  bool any() const { return !non_finite.empty() || silent || unlabelled; }
+  std::string describe() const;  // the non-finite message, "silent (...)", "no labels", joined by ", "
+};
+// `logmel` (M x T values, dB) and `labels` (K) as SpectrogramReader::read returned them with its `problem`.
+ClipFaults clip_faults(const float* logmel, int64_t n, const uint8_t* labels, int num_classes,
+                       const FrontEndConfig& fe, std::string read_problem);
 
 struct ClipProblem {
   int64_t index = 0;

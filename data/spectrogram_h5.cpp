@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -25,9 +26,10 @@ namespace engine::data {
 std::unique_lock<std::recursive_mutex> hdf5_lock() {
   static std::recursive_mutex mutex;
   std::unique_lock<std::recursive_mutex> lock(mutex);
-  static bool silenced = false;
+  // No printed error stacks, we report failures ourselves; Debian's build keeps a stack per thread.
+  static thread_local bool silenced = false;
   if (!silenced) {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // no printed error stacks; we report failures ourselves
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     silenced = true;
   }
   return lock;
@@ -145,6 +147,7 @@ std::string h5_reason() {
       },
       &msg);
   H5Eclear2(H5E_DEFAULT);
+  std::replace(msg.begin(), msg.end(), '\n', ' ');  // e.g. the ctime() in a failed write's message: one line
   return msg.empty() ? "unknown HDF5 error" : msg;
 }
 
@@ -468,6 +471,13 @@ void require_finite(const float* x, int64_t M, int64_t T, const std::string& pat
 
 // ---- writer ---------------------------------------------------------------------------------------------------
 
+// Rows per chunk of labels and of the string datasets (clip_names, sources: a variable-length string is a
+// 16-byte global heap reference in its chunk); an appended row may start a new chunk of each.
+constexpr hsize_t kLabelChunkRows = 64, kStringChunkRows = 1024;
+// Disk space for HDF5's metadata: of the new file, and of one appended row (B-tree nodes, heap collections),
+// with margin.
+constexpr int64_t kMetadataReserve = 64 << 10;
+
 struct SpectrogramWriter::Impl {
   std::string path, partial;
   FrontEndConfig fe;
@@ -480,10 +490,35 @@ struct SpectrogramWriter::Impl {
   int64_t rows = 0;  // committed clips (the num_clips attribute)
   std::unordered_set<std::string> names;
   bool finished = false;
+  int fd = -1;  // the .partial, for reserve()
+
+  ~Impl() {  // when the constructor failed; otherwise close() has run
+    if (fd >= 0) ::close(fd);
+  }
+
+  // Allocates the `bytes` after HDF5's end of allocation on the disk before HDF5 writes there, so that a
+  // full disk or a file size limit fails here, with the file as its last flush left it. A write failing
+  // inside HDF5 would leave a .partial that no longer opens (its superblock naming an end past the end of
+  // the file). close() trims what was not used.
+  void reserve(int64_t bytes) {
+    haddr_t eoa = 0;
+    h5(H5Fget_eoa(file, &eoa), partial, "get the end of allocation");
+    const int rc = ::posix_fallocate(fd, off_t(eoa), off_t(bytes));
+    if (rc != 0)
+      user_error(partial, ": no room for the next clip (", std::strerror(rc), "); what was written (", rows,
+                 rows == 1 ? " clip" : " clips", ") is kept: make room, then run again to continue");
+  }
+
+  void open_fd() {
+    fd = ::open(partial.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) user_error(partial, ": cannot open for writing (", std::strerror(errno), ")");
+  }
 
   void create(const std::string& source) {
     file = Hid(h5(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), partial, "create the file"),
                H5Fclose);
+    open_fd();
+    reserve(kMetadataReserve);
     write_header(file, fe, num_classes, source, partial);
     auto make = [&](const char* name, hid_t type, std::vector<hsize_t> row, std::vector<hsize_t> chunk_rows) {
       std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk = chunk_rows;
@@ -502,9 +537,9 @@ struct SpectrogramWriter::Impl {
          partial, "create a dataset");
     };
     make("logmel", float32 ? H5T_IEEE_F32LE : hid_t(half), {hsize_t(M), hsize_t(T)}, {1});
-    make("labels", H5T_STD_U8LE, {hsize_t(num_classes)}, {64});
-    make("clip_names", str, {}, {1024});
-    make("sources", str, {}, {1024});
+    make("labels", H5T_STD_U8LE, {hsize_t(num_classes)}, {kLabelChunkRows});
+    make("clip_names", str, {}, {kStringChunkRows});
+    make("sources", str, {}, {kStringChunkRows});
     ds = open_datasets(file, partial);
     h5(H5Fflush(file, H5F_SCOPE_LOCAL), partial, "flush the file");
   }
@@ -517,6 +552,7 @@ struct SpectrogramWriter::Impl {
     }
     const Header h = read_header(file, partial);
     if (h.complete) user_error(partial, ": marked complete; nothing to resume");
+    open_fd();
     if (!(h.fe == fe))
       user_error(partial, ": cannot resume: the file was made with front end ", h.fe.describe(), ", this run uses ",
                  fe.describe());
@@ -553,8 +589,13 @@ struct SpectrogramWriter::Impl {
   }
 
   void close() {
+    haddr_t eoa = 0;
+    const bool trim = fd >= 0 && file >= 0 && H5Fget_eoa(file, &eoa) >= 0;
     ds = Datasets{};
     file.reset();
+    if (trim) (void)!::ftruncate(fd, off_t(eoa));  // the unused rest of reserve(); a failure only wastes space
+    if (fd >= 0) ::close(fd);
+    fd = -1;
   }
 };
 
@@ -622,6 +663,8 @@ void SpectrogramWriter::append(const std::string& clip_name, const float* logmel
   USER_CHECK(!w.finished, w.path, ": append after finish()");
   USER_CHECK(!w.names.count(clip_name), w.partial, ": duplicate clip name '", clip_name, "'");
   const int64_t i = w.rows;
+  w.reserve(MT * (w.float32 ? 4 : 2) + int64_t(kLabelChunkRows) * w.num_classes + 2 * int64_t(kStringChunkRows) * 16 +
+            int64_t(clip_name.size() + source.size()) + kMetadataReserve);
   // Extend all four datasets, fill the row, and only then count it (num_clips): a crash anywhere in between
   // leaves a row that resume cuts off and writes again.
   w.resize(i + 1);

@@ -1,12 +1,14 @@
 // Loader (data/loader.h) over a small spectrogram file (N 23 clips, M 4, T 5, K 3, float32 so values are exact):
 // determinism across worker counts, per-epoch order, save/restore mid-epoch, DistributedSampler sharding,
-// batch drop_last, normalisation, augmentation key, worker errors, shutdown mid-epoch, buffer reuse.
+// batch drop_last, normalisation, augmentation key, worker errors, shutdown mid-epoch, buffer reuse, bad clips.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "data/loader.h"
+#include "data/spectrogram_check.h"
 #include "engine/check.h"
 #include "tests/harness/temp_dir.h"
 
@@ -304,5 +306,92 @@ TEST_CASE("loader: a batch the caller still holds is never reused for later batc
     CHECK(kept.to_vector<float>() == kept_values);
     const LoaderConfig c = config(workers, 1);
     CHECK(kept_values[1] == (value(kept_clip, 1) - c.mean) / c.stddev);
+  }
+}
+
+TEST_CASE("loader: bad clips (NaN/inf, silent, no labels) are kept, left out with their names, or stop it",
+          "[data][loader]") {
+  // 10 clips in file order, batches of 4 (the last of 2): clip 2 silent, 5 without labels, 6 NaN, 8 silent,
+  // 9 silent and without labels, so the last batch has no clip left.
+  const std::string path = test::process_temp_dir("loader").file("loader_bad.h5");
+  std::filesystem::remove(path);
+  {
+    SpectrogramWriter w(path, tiny_front_end(), int(K), true, false, "loader test");
+    const float floor_db = float(10 * std::log10(tiny_front_end().amin));
+    std::vector<float> x(size_t(M * T));
+    std::vector<uint8_t> y(static_cast<size_t>(K));
+    for (int64_t i = 0; i < 10; ++i) {
+      for (int64_t k = 0; k < M * T; ++k) x[size_t(k)] = i == 2 || i >= 8 ? floor_db : value(i, k);
+      for (int64_t c = 0; c < K; ++c) y[size_t(c)] = i == 5 || i == 9 ? 0 : uint8_t(c == i % K);
+      w.append("clip" + std::to_string(i), x.data(), y.data(), "");
+    }
+    w.finish();
+  }
+  spectrogram_test::poke_logmel(path, 6, 3, std::nanf(""));
+  // engine_prep --check finds the same clips by the same rule.
+  const SpectrogramCheck check = check_spectrogram_file(path);
+  REQUIRE(check.silent.size() == 3);
+  REQUIRE(check.unlabelled.size() == 2);
+  REQUIRE(check.non_finite.size() == 1);
+  CHECK(check.non_finite[0].index == 6);
+
+  LoaderConfig c = config(0, 4);
+  c.path = path;
+  c.shuffle = false;
+  c.drop_last = false;
+  c.mean = 0;
+  c.stddev = 1;
+  Batch b;
+  SECTION("skip: left out of their batch, named, for 0 and 2 workers") {
+    for (int workers : {0, 2}) {
+      INFO("workers " << workers);
+      c.workers = workers;
+      c.bad_clips = LoaderConfig::BadClips::skip;
+      Loader loader(c);
+      REQUIRE(loader.next(b));
+      REQUIRE(b.indices == std::vector<int64_t>{0, 1, 3});
+      REQUIRE(b.x.shape() == Shape{3, M, T, 1});
+      REQUIRE(b.y.shape() == Shape{3, K});
+      const auto x = b.x.to_vector<float>(), y = b.y.to_vector<float>();
+      for (int64_t j = 0; j < 3; ++j) {
+        CHECK(x[size_t(j * M * T + 7)] == value(b.indices[size_t(j)], 7));
+        CHECK(y[size_t(j * K + b.indices[size_t(j)] % K)] == 1.f);
+      }
+      REQUIRE(b.skipped.size() == 1);
+      CHECK(b.skipped[0].index == 2);
+      CHECK(b.skipped[0].faults.silent);
+      CHECK(b.skipped[0].message == path + ": clip 2 (clip2): silent (every value at the front end's floor)");
+
+      REQUIRE(loader.next(b));
+      CHECK(b.indices == std::vector<int64_t>{4, 7});
+      REQUIRE(b.skipped.size() == 2);
+      CHECK(b.skipped[0].message == path + ": clip 5 (clip5): no labels");
+      CHECK(b.skipped[0].faults.unlabelled);
+      CHECK_FALSE(b.skipped[0].faults.silent);
+      CHECK(b.skipped[1].index == 6);
+      CHECK(b.skipped[1].message == b.skipped[1].faults.non_finite);
+      CHECK_THAT(b.skipped[1].message, Catch::StartsWith(path + ": clip 6 (clip6): log-mel contains NaN"));
+
+      REQUIRE(loader.next(b));
+      CHECK(b.indices.empty());
+      CHECK(b.x.shape() == Shape{0, M, T, 1});
+      REQUIRE(b.skipped.size() == 2);
+      CHECK(b.skipped[1].message == path + ": clip 9 (clip9): silent (every value at the front end's floor), no labels");
+      CHECK_FALSE(loader.next(b));
+    }
+  }
+  SECTION("keep: silent and unlabelled clips as they are, a NaN still an error") {
+    c.bad_clips = LoaderConfig::BadClips::keep;
+    Loader loader(c);
+    REQUIRE(loader.next(b));
+    CHECK(b.indices == std::vector<int64_t>{0, 1, 2, 3});
+    CHECK(b.skipped.empty());
+    CHECK_THROWS_WITH(loader.next(b), Catch::Contains("clip 6 (clip6): log-mel contains NaN"));
+  }
+  SECTION("stop: the first bad clip is an error naming it") {
+    c.bad_clips = LoaderConfig::BadClips::stop;
+    Loader loader(c);
+    CHECK_THROWS_WITH(loader.next(b), path + ": clip 2 (clip2): silent (every value at the front end's floor) "
+                                             "(data.bad_clips = stop)");
   }
 }

@@ -1,14 +1,17 @@
 // The trainer end to end on a small synthetic task (N 24 training and 12 held-out clips of M 32 mel bins x
 // T 129 frames, K 5 classes; class k is on when band group k is loud): exact resume with augmentation and
 // mixup on, checkpoints that survive an interrupted write, the run directory's files, and the user errors
-// of the command line (unknown key, wrong type, resume with another configuration, another model's weights).
+// of the command line (unknown key, wrong type, resume with another configuration, another model's weights),
+// and bad clips (data.bad_clips) left out and counted per epoch, or stopping the run.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "data/loader.h"
 #include "data/spectrogram_h5.h"
 #include "engine/check.h"
 #include "engine/rng.h"
@@ -39,17 +42,19 @@ data::FrontEndConfig small_front_end() {
   return fe;
 }
 
-void write_task(const std::string& path, int n, uint64_t seed) {
+// Clip `silent` (if >= 0) is all at the front end's floor, clip `unlabelled` (if >= 0) has no label.
+void write_task(const std::string& path, int n, uint64_t seed, int silent = -1, int unlabelled = -1) {
   data::SpectrogramWriter w(path, small_front_end(), K, true, false, "trainer test");
   std::vector<float> x(size_t(M * T));
   std::vector<uint8_t> y(static_cast<size_t>(K));
   for (int i = 0; i < n; ++i) {
-    for (int c = 0; c < K; ++c) y[size_t(c)] = (philox_draw(seed, uint64_t(i), uint64_t(c)).v[0] & 1) != 0;
+    for (int c = 0; c < K; ++c)
+      y[size_t(c)] = i != unlabelled && (philox_draw(seed, uint64_t(i), uint64_t(c)).v[0] & 1) != 0;
     for (int m = 0; m < M; ++m)
       for (int t = 0; t < T; ++t) {
         const int c = m * K / M;  // band group of mel bin m
         const float noise = philox_uniform(seed + 1, uint64_t(i), uint64_t(m * T + t)) * 20.f;
-        x[size_t(m * T + t)] = (y[size_t(c)] ? -10.f : -40.f) + noise;
+        x[size_t(m * T + t)] = i == silent ? -100.f : (y[size_t(c)] ? -10.f : -40.f) + noise;
       }
     w.append("clip" + std::to_string(i), x.data(), y.data(), "synthetic");
   }
@@ -206,6 +211,7 @@ TEST_CASE("trainer: user errors are one clear message and lose nothing", "[train
   REQUIRE_THROWS_WITH(train_cli({"--config", toml("c.toml", "[model]\narch = \"fastvit\"\n")}),
                       Catch::Contains("use engine_train_fastvit"));
   REQUIRE_THROWS_WITH(train_cli({"--train.epochs", "many"}), Catch::Contains("--train.epochs: expected an integer"));
+  REQUIRE_THROWS_WITH(train_cli({"--data.bad_clips", "maybe"}), Catch::Contains("data.bad_clips: 'maybe' is not one of skip, stop"));
   REQUIRE_THROWS_WITH(train_cli({"--train.out", run.string(), "--data.train", task().train}),
                       Catch::Contains("already holds a run"));
   REQUIRE_THROWS_WITH(train_cli({"--resume", run.string(), "--optim.lr", "0.5"}),
@@ -222,4 +228,36 @@ TEST_CASE("trainer: user errors are one clear message and lose nothing", "[train
   REQUIRE_THROWS_WITH(train::read_checkpoint(train::latest_checkpoint(run.string()), *model, arena, -1),
                       Catch::Contains("the checkpoint holds model = convnext_dcls_audio_tiny, this run has convnext_audio_tiny"));
   REQUIRE(bytes(run / "checkpoint-000000006" / "model.safetensors") == before);
+}
+
+TEST_CASE("trainer: bad clips are left out and counted in every epoch's summary, or stop the run", "[trainer]") {
+  test::TempDir dir("trainer_bad");
+  const std::string data = dir.file("bad.h5");
+  write_task(data, 24, 1, /*silent=*/3, /*unlabelled=*/10);
+  train::TrainConfig c = small_config(dir.file("run"));
+  c.data.train = data;
+  c.data.eval = "";
+  c.train.ema = false;
+  REQUIRE(train::run_training(c, false).finished);
+  std::ifstream log(dir.file("run/log.jsonl"));
+  std::vector<nlohmann::json> epochs;
+  for (std::string line; std::getline(log, line);)
+    if (nlohmann::json::parse(line)["type"] == "epoch") epochs.push_back(nlohmann::json::parse(line));
+  REQUIRE(epochs.size() == 2);
+  for (const auto& e : epochs) {
+    INFO(e.dump());
+    CHECK(e["bad_clips"] == 2);
+    CHECK(e["silent"] == 1);
+    CHECK(e["unlabelled"] == 1);
+    CHECK(e["non_finite"] == 0);
+  }
+
+  // stop: the first of them in the epoch's order ends the run, named.
+  const std::vector<int64_t> order = data::shard_indices(24, uint64_t(c.train.seed), 0, true, true, 0, 1);
+  const bool silent_first = std::find(order.begin(), order.end(), 3) < std::find(order.begin(), order.end(), 10);
+  c.data.bad_clips = "stop";
+  c.train.out = dir.file("stopped");
+  REQUIRE_THROWS_WITH(train::run_training(c, false),
+                      data + (silent_first ? ": clip 3 (clip3): silent (every value at the front end's floor)"
+                                           : ": clip 10 (clip10): no labels") + " (data.bad_clips = stop)");
 }

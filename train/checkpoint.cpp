@@ -89,6 +89,9 @@ std::string write_checkpoint(const std::string& run_dir, const models::AudioTagg
     j["best_map"] = state.best_map;
     j["best_step"] = state.best_step;
     j["skipped_steps"] = state.skipped_steps;
+    const RunState::BadClips& bad = state.epoch_bad;
+    j["epoch_bad_clips"] = {{"clips", bad.clips}, {"non_finite", bad.non_finite}, {"silent", bad.silent},
+                            {"unlabelled", bad.unlabelled}};
     j["eval"] = state.eval;
     j["model"] = meta.at("model");
     write_file_atomic((tmp / "state.json").string(), j.dump(1) + "\n");
@@ -152,6 +155,11 @@ RunState read_checkpoint(const std::string& ckpt_dir, models::AudioTagger& model
     s.best_map = j.at("best_map").get<double>();
     s.best_step = j.at("best_step").get<int64_t>();
     s.skipped_steps = j.at("skipped_steps").get<int64_t>();
+    if (j.contains("epoch_bad_clips")) {  // absent from checkpoints written before the loader judged clips
+      const nlohmann::json& bad = j["epoch_bad_clips"];
+      s.epoch_bad = {bad.at("clips").get<int64_t>(), bad.at("non_finite").get<int64_t>(),
+                     bad.at("silent").get<int64_t>(), bad.at("unlabelled").get<int64_t>()};
+    }
     s.eval = j.at("eval");
     return s;
   } catch (const nlohmann::json::exception& e) {
@@ -178,7 +186,14 @@ void update_checkpoints(const std::string& run_dir, const std::string& best_dir,
     if (s >= 0 && e.path().filename().string() != best_name) periodic.push_back({s, e.path()});
   }
   std::sort(periodic.rbegin(), periodic.rend());
-  for (size_t i = size_t(keep_last); i < periodic.size(); ++i) fs::remove_all(periodic[i].second, ec);
+  for (size_t i = size_t(keep_last); i < periodic.size(); ++i) {
+    // Renamed out of sight first: a kill during the removal leaves a hidden leftover (removed by the next
+    // run), never a checkpoint with some of its files gone.
+    const fs::path hidden = fs::path(run_dir) / ("." + periodic[i].second.filename().string() + ".removing-" +
+                                                 std::to_string(::getpid()));
+    fs::rename(periodic[i].second, hidden, ec);
+    if (!ec) fs::remove_all(hidden, ec);
+  }
 }
 
 CheckpointModel load_checkpoint_model(const std::string& checkpoint, const std::string& model_name, bool ema) {

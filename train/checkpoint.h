@@ -33,6 +33,11 @@ struct RunState {
   double best_map = -1;       // best held-out mAP so far (-1: none yet)
   int64_t best_step = -1;
   int64_t skipped_steps = 0;  // non-finite steps skipped
+  // Bad clips left out of training so far in the current epoch (data.bad_clips = skip), for its summary:
+  // clips, and clips per fault (a clip may have several).
+  struct BadClips {
+    int64_t clips = 0, non_finite = 0, silent = 0, unlabelled = 0;
+  } epoch_bad;
   nlohmann::json eval;        // metrics of the evaluation at this step (null if none)
 };
 

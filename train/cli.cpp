@@ -33,8 +33,9 @@ int train_app(const std::string& arch, int argc, char** argv) {
                " audio tagger (shared/spec/recipe.md) on spectrogram HDF5 files from engine_prep.\n"
                "Defaults are the paper's run; --config FILE (configs/*.toml) sets keys, and every key can be set\n"
                "on the command line as --<section>.<key> VALUE. Writes train.out: config.toml, log.jsonl,\n"
-               "checkpoint-<step>/ (safetensors with PyTorch names), checkpoint-best; SIGINT/SIGTERM checkpoint\n"
-               "and stop; --resume continues exactly."};
+               "checkpoint-<step>/ (safetensors with PyTorch names), checkpoint-best. SIGINT/SIGTERM finish the step,\n"
+               "checkpoint and exit 130 with the command that continues the run; --resume continues exactly, also\n"
+               "after a kill or a full disk (from the newest complete checkpoint)."};
   std::string config_file, variant, resume;
   bool summary = false;
   int64_t stop_after = 0;

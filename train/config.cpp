@@ -42,6 +42,7 @@ const std::vector<Field>& fields() {
       FIELD(data, mixup_alpha, real, "mixup lambda ~ Beta(a, a) per batch; 0: no mixup"),
       FIELD(data, label_smoothing, real, "targets y -> (1-s) y + s/K (before mixup)"),
       FIELD(data, eval_batch, integer, "batch size for evaluation"),
+      FIELD(data, bad_clips, text, "skip | stop: what a training clip with NaN/inf, silence or no labels does"),
       FIELD(optim, optimizer, text, "adamw (torch) | lamb (timm)"),
       FIELD(optim, lr, real, "peak learning rate for a total batch of optim.lr_batch"),
       FIELD(optim, lr_batch, integer, "the total batch optim.lr is for: the run uses lr * total batch / lr_batch"),
@@ -246,6 +247,7 @@ void validate(const TrainConfig& c) {
   choice("optim.optimizer", c.optim.optimizer, {"adamw", "lamb"});
   choice("train.device", c.train.device, {"auto", "cpu", "cuda"});
   choice("train.on_nonfinite", c.train.on_nonfinite, {"skip", "stop"});
+  choice("data.bad_clips", c.data.bad_clips, {"skip", "stop"});
   for (const auto* list : {&c.model.dims, &c.model.depths}) {
     const char* key = list == &c.model.dims ? "model.dims" : "model.depths";
     USER_CHECK(list->empty() || list->size() == 4, key, ": expected 4 values (one per stage) or [], got ",

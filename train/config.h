@@ -3,7 +3,7 @@
 // (config.toml), and a resumed run must match it.
 //
 //   [model]  arch, variant, dims, depths, norm, drop_path, layer_scale_init, num_classes
-//   [data]   train, eval, workers, augment, mixup_alpha, label_smoothing, eval_batch
+//   [data]   train, eval, workers, augment, mixup_alpha, label_smoothing, eval_batch, bad_clips
 //   [optim]  optimizer, lr, lr_batch, min_lr, warmup_epochs, warmup_steps, weight_decay, beta1, beta2, eps,
 //            dcls_lr_scale, max_grad_norm
 //   [train]  epochs, batch, update_freq, seed, device, ema, ema_decay, eval_every, log_every, keep_last,
@@ -35,6 +35,7 @@ struct TrainConfig {
     double mixup_alpha = 0.8;  // 0: no mixup
     double label_smoothing = 0.1;
     int64_t eval_batch = 64;
+    std::string bad_clips = "skip";  // skip | stop: clips with NaN/inf, silent or without labels
   } data;
   struct Optim {
     std::string optimizer = "adamw";  // adamw | lamb

@@ -1,12 +1,15 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include "data/augment.h"
 #include "data/loader.h"
@@ -26,10 +29,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_requested = 0;
+volatile std::sig_atomic_t g_stop_requested = 0;  // the signal received, 0 if none
 
 void on_stop_signal(int sig) {
-  g_stop_requested = 1;
+  g_stop_requested = sig;
   std::signal(sig, SIG_DFL);  // a second signal ends the process
 }
 
@@ -66,15 +69,17 @@ void truncate_log(const std::string& path, int64_t step) {
 
 class JsonlLog {
  public:
-  explicit JsonlLog(const std::string& path) : out_(path, std::ios::app) {
+  explicit JsonlLog(const std::string& path) : path_(path), out_(path, std::ios::app) {
     USER_CHECK(out_, path, ": cannot open the log for writing");
   }
   void write(const nlohmann::json& j) {
     out_ << j.dump() << "\n";
     out_.flush();
+    USER_CHECK(out_, path_, ": cannot write the log (", std::strerror(errno), ")");
   }
 
  private:
+  std::string path_;
   std::ofstream out_;
 };
 
@@ -104,6 +109,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
   validate(cfg);
   USER_CHECK(!cfg.data.train.empty(), "data.train: not set (a spectrogram HDF5 from engine_prep; in the config or --data.train FILE)");
   const std::string run_dir = cfg.train.out;
+  const std::string resume_command = "engine_train_" + cfg.model.arch + " --resume " + run_dir;
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   USER_CHECK(!ec, "train.out ", run_dir, ": cannot create the directory (", ec.message(), ")");
@@ -112,7 +118,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
     USER_CHECK(existing.empty(), "train.out ", run_dir, " already holds a run (", fs::path(existing).filename().string(),
                "); continue it with --resume ", run_dir, " or choose another --train.out");
   USER_CHECK(!resume || !existing.empty(), "--resume ", run_dir, ": no complete checkpoint to resume from");
-  for (const auto& e : fs::directory_iterator(run_dir, ec))  // leftovers of a checkpoint write that was killed
+  for (const auto& e : fs::directory_iterator(run_dir, ec))  // leftovers of a killed checkpoint write or removal
     if (e.path().filename().string().rfind(".checkpoint-", 0) == 0) fs::remove_all(e.path(), ec);
 
   std::printf("effective configuration (%s/config.toml):\n%s\n", run_dir.c_str(), to_toml(cfg).c_str());
@@ -128,6 +134,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
   lc.seed = uint64_t(cfg.train.seed);
   lc.workers = int(cfg.data.workers);
   lc.augment = cfg.data.augment;
+  lc.bad_clips = cfg.data.bad_clips == "stop" ? data::LoaderConfig::BadClips::stop : data::LoaderConfig::BadClips::skip;
   data::Loader loader(lc);
   const data::ModelInput model_input{loader.reader().front_end(), lc.mean, lc.stddev};  // recorded in checkpoints
   const int K = mcfg.num_classes;
@@ -209,6 +216,20 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
   std::vector<std::string> mids, names;
   class_table(K, mids, names);
 
+  // A checkpoint of `st`, or a UserError saying what is left and how to go on (e.g. after a full disk).
+  auto save_checkpoint = [&]() {
+    try {
+      return write_checkpoint(run_dir, *model, model_input, arena, ema_slot, st);
+    } catch (const UserError& e) {
+      const std::string kept = latest_checkpoint(run_dir);
+      if (kept.empty())
+        user_error(checkpoint_name(st.step), " not written: ", e.what(),
+                   "; no checkpoint yet: start the run again once that is fixed");
+      user_error(checkpoint_name(st.step), " not written: ", e.what(), "; ", fs::path(kept).filename().string(),
+                 " is intact: continue with ", resume_command, " once that is fixed");
+    }
+  };
+
   // Evaluation + checkpoint at an epoch boundary (or the end); keeps the best by held-out mAP.
   auto checkpoint_with_eval = [&](int64_t epoch) {
     st.loader = loader.state();
@@ -229,7 +250,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
     }
     const bool best = has_eval && e.metrics.map > st.best_map;
     if (best) st.best_map = e.metrics.map, st.best_step = st.step;
-    const std::string dir = write_checkpoint(run_dir, *model, model_input, arena, ema_slot, st);
+    const std::string dir = save_checkpoint();
     if (best) write_per_class_csv((fs::path(run_dir) / "per_class_ap-best.csv").string(), e.metrics, mids, names);
     update_checkpoints(run_dir, best || (!has_eval && st.best_step < 0) ? dir : "", cfg.train.keep_last);
     return e;
@@ -253,6 +274,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
   Generator drop_gen(uint64_t(cfg.train.seed) + 2);
   Tensor seed_grad = Tensor::full({}, 1.0 / double(uf), DType::f32, dev);
   data::Batch b;
+  std::unordered_set<int64_t> named_bad;  // bad clips already named on stdout by this process
   while (st.step < total_steps) {
     const int64_t epoch = st.step / niter;
     arena.zero_grad();
@@ -260,7 +282,16 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
     std::vector<int64_t> clips;
     for (int64_t u = 0; u < uf; ++u) {
       USER_CHECK(loader.next(b), "internal: the loader ended its epoch early");
+      for (const data::SkippedClip& bad : b.skipped) {
+        RunState::BadClips& n = st.epoch_bad;
+        ++n.clips;
+        n.non_finite += !bad.faults.non_finite.empty();
+        n.silent += bad.faults.silent;
+        n.unlabelled += bad.faults.unlabelled;
+        if (named_bad.insert(bad.index).second) std::printf("%s; left out (data.bad_clips = skip)\n", bad.message.c_str());
+      }
       const int B = int(b.x.shape()[0]);
+      if (B == 0) continue;  // every clip of the micro-batch was bad
       const uint64_t micro = uint64_t(st.step * uf + u);
       if (mixup.alpha > 0)
         data::mixup_batch(b.x.data<float>(), b.y.data<float>(), B, b.x.numel() / B, K, mixup,
@@ -276,11 +307,11 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
       samples += B, interval_samples += B;
     }
     const bool finite = std::isfinite(step_loss) && all_finite(arena.grads());
-    if (finite) {
+    if (finite && !clips.empty()) {  // no clips: every clip of the step was bad, nothing to learn from
       opt.step(lr_schedule[size_t(st.step)]);
       if (ema_slot >= 0) ema_update(arena, ema_slot, cfg.train.ema_decay);
       interval_loss += step_loss, ++interval_steps;
-    } else {
+    } else if (!finite) {
       std::string what = "loss " + std::to_string(step_loss);
       if (std::isfinite(step_loss)) {
         const std::vector<float> g = arena.grads().to(Device::CPU).to_vector<float>();
@@ -325,6 +356,17 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
       while (loader.next(b)) {
       }
       const int64_t done = st.step / niter;
+      const RunState::BadClips& bad = st.epoch_bad;
+      std::printf("epoch %lld/%lld done at step %lld: %lld bad clips left out (%lld non-finite, %lld silent, %lld "
+                  "without labels), %lld non-finite steps skipped so far\n",
+                  (long long)done, (long long)cfg.train.epochs, (long long)st.step, (long long)bad.clips,
+                  (long long)bad.non_finite, (long long)bad.silent, (long long)bad.unlabelled,
+                  (long long)st.skipped_steps);
+      std::fflush(stdout);
+      log.write({{"type", "epoch"}, {"step", st.step}, {"epoch", done}, {"bad_clips", bad.clips},
+                 {"non_finite", bad.non_finite}, {"silent", bad.silent}, {"unlabelled", bad.unlabelled},
+                 {"skipped_steps", st.skipped_steps}});
+      st.epoch_bad = {};
       const bool last = st.step == total_steps;
       if (last || (cfg.train.eval_every > 0 && done % cfg.train.eval_every == 0)) {
         Evaluation e = checkpoint_with_eval(done);
@@ -334,10 +376,11 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
     if ((g_stop_requested || st.step - first_step == stop_after) && st.step < total_steps) {
       st.loader = loader.state();
       st.eval = nullptr;
-      const std::string dir = write_checkpoint(run_dir, *model, model_input, arena, ema_slot, st);  // kept if just written
+      const std::string dir = save_checkpoint();  // kept if just written
       update_checkpoints(run_dir, "", cfg.train.keep_last);
-      std::printf("stopped at step %lld; checkpoint %s; continue with --resume %s\n", (long long)st.step, dir.c_str(),
-                  run_dir.c_str());
+      const char* why = g_stop_requested == SIGINT ? "SIGINT" : g_stop_requested == SIGTERM ? "SIGTERM" : "--stop-after";
+      std::printf("stopped (%s) at step %lld of %lld; checkpoint %s; continue with: %s\n", why, (long long)st.step,
+                  (long long)total_steps, dir.c_str(), resume_command.c_str());
       out.steps = st.step;
       return out;
     }
