@@ -42,8 +42,9 @@ data::FrontEndConfig small_front_end() {
   return fe;
 }
 
-// Clip `silent` (if >= 0) is all at the front end's floor, clip `unlabelled` (if >= 0) has no label.
-void write_task(const std::string& path, int n, uint64_t seed, int silent = -1, int unlabelled = -1) {
+// The clips in `silent` are all at the front end's floor, clip `unlabelled` (if >= 0) has no label.
+void write_task(const std::string& path, int n, uint64_t seed, const std::vector<int64_t>& silent = {},
+                int unlabelled = -1) {
   data::SpectrogramWriter w(path, small_front_end(), K, true, false, "trainer test");
   std::vector<float> x(size_t(M * T));
   std::vector<uint8_t> y(static_cast<size_t>(K));
@@ -54,7 +55,8 @@ void write_task(const std::string& path, int n, uint64_t seed, int silent = -1, 
       for (int t = 0; t < T; ++t) {
         const int c = m * K / M;  // band group of mel bin m
         const float noise = philox_uniform(seed + 1, uint64_t(i), uint64_t(m * T + t)) * 20.f;
-        x[size_t(m * T + t)] = i == silent ? -100.f : (y[size_t(c)] ? -10.f : -40.f) + noise;
+        const bool quiet = std::find(silent.begin(), silent.end(), i) != silent.end();
+        x[size_t(m * T + t)] = quiet ? -100.f : (y[size_t(c)] ? -10.f : -40.f) + noise;
       }
     w.append("clip" + std::to_string(i), x.data(), y.data(), "synthetic");
   }
@@ -233,7 +235,7 @@ TEST_CASE("trainer: user errors are one clear message and lose nothing", "[train
 TEST_CASE("trainer: bad clips are left out and counted in every epoch's summary, or stop the run", "[trainer]") {
   test::TempDir dir("trainer_bad");
   const std::string data = dir.file("bad.h5");
-  write_task(data, 24, 1, /*silent=*/3, /*unlabelled=*/10);
+  write_task(data, 24, 1, /*silent=*/{3}, /*unlabelled=*/10);
   train::TrainConfig c = small_config(dir.file("run"));
   c.data.train = data;
   c.data.eval = "";
@@ -252,8 +254,31 @@ TEST_CASE("trainer: bad clips are left out and counted in every epoch's summary,
     CHECK(e["non_finite"] == 0);
   }
 
-  // stop: the first of them in the epoch's order ends the run, named.
+  // A step whose every clip is bad makes no update (its loss is logged as null) and the run goes on.
   const std::vector<int64_t> order = data::shard_indices(24, uint64_t(c.train.seed), 0, true, true, 0, 1);
+  const std::string first_step_bad = dir.file("first_step_bad.h5");
+  write_task(first_step_bad, 24, 1, std::vector<int64_t>(order.begin(), order.begin() + 8));  // 2 x 4 clips
+  train::TrainConfig d = c;
+  d.data.train = first_step_bad;
+  d.train.out = dir.file("empty_step");
+  REQUIRE(train::run_training(d, false).finished);
+  std::ifstream log2(dir.file("empty_step/log.jsonl"));
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(log2, line);) records.push_back(nlohmann::json::parse(line));
+  REQUIRE(records.at(0)["type"] == "train");
+  CHECK(records[0]["step"] == 1);
+  CHECK(records[0]["loss"].is_null());
+  CHECK(records[1]["loss"].is_number());
+  CHECK(records.at(3)["type"] == "epoch");
+  CHECK(records[3]["silent"] == 8);
+  // Resumed across it, it ends the same (the optimizer's own step count, its bias correction, is restored).
+  d.train.out = dir.file("empty_step_resumed");
+  REQUIRE_FALSE(train::run_training(d, false, /*stop_after=*/2).finished);
+  REQUIRE(train::run_training(d, true).finished);
+  REQUIRE(bytes(fs::path(d.train.out) / "checkpoint-000000006" / "model.safetensors") ==
+          bytes(fs::path(dir.file("empty_step")) / "checkpoint-000000006" / "model.safetensors"));
+
+  // stop: the first of them in the epoch's order ends the run, named.
   const bool silent_first = std::find(order.begin(), order.end(), 3) < std::find(order.begin(), order.end(), 10);
   c.data.bad_clips = "stop";
   c.train.out = dir.file("stopped");

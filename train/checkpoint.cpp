@@ -85,6 +85,7 @@ std::string write_checkpoint(const std::string& run_dir, const models::AudioTagg
 
     nlohmann::json j;
     j["step"] = state.step;
+    j["optimizer_steps"] = state.optimizer_steps;
     j["loader"] = state.loader;
     j["best_map"] = state.best_map;
     j["best_step"] = state.best_step;
@@ -155,6 +156,8 @@ RunState read_checkpoint(const std::string& ckpt_dir, models::AudioTagger& model
     s.best_map = j.at("best_map").get<double>();
     s.best_step = j.at("best_step").get<int64_t>();
     s.skipped_steps = j.at("skipped_steps").get<int64_t>();
+    // Absent from checkpoints written when only non-finite steps were skipped.
+    s.optimizer_steps = j.value("optimizer_steps", s.step - s.skipped_steps);
     if (j.contains("epoch_bad_clips")) {  // absent from checkpoints written before the loader judged clips
       const nlohmann::json& bad = j["epoch_bad_clips"];
       s.epoch_bad = {bad.at("clips").get<int64_t>(), bad.at("non_finite").get<int64_t>(),

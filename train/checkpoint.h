@@ -29,6 +29,7 @@ namespace engine::train {
 
 struct RunState {
   int64_t step = 0;           // optimizer steps done
+  int64_t optimizer_steps = 0;  // of those, the ones that updated (not skipped): the optimizer's bias correction
   data::LoaderState loader;   // where the training loader stands
   double best_map = -1;       // best held-out mAP so far (-1: none yet)
   int64_t best_step = -1;

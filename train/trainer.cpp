@@ -170,7 +170,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
   const std::string log_path = (fs::path(run_dir) / "log.jsonl").string();
   if (resume) {
     st = read_checkpoint(existing, *model, arena, ema_slot);
-    opt.set_steps(st.step);
+    opt.set_steps(st.optimizer_steps);
     loader.restore(st.loader);
     truncate_log(log_path, st.step);
     std::printf("resuming %s at step %lld of %lld\n", existing.c_str(), (long long)st.step, (long long)total_steps);
@@ -233,6 +233,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
   // Evaluation + checkpoint at an epoch boundary (or the end); keeps the best by held-out mAP.
   auto checkpoint_with_eval = [&](int64_t epoch) {
     st.loader = loader.state();
+    st.optimizer_steps = opt.steps();
     st.eval = nullptr;
     Evaluation e;
     if (has_eval) {
@@ -375,6 +376,7 @@ TrainOutcome run_training(const TrainConfig& cfg, bool resume, int64_t stop_afte
     }
     if ((g_stop_requested || st.step - first_step == stop_after) && st.step < total_steps) {
       st.loader = loader.state();
+      st.optimizer_steps = opt.steps();
       st.eval = nullptr;
       const std::string dir = save_checkpoint();  // kept if just written
       update_checkpoints(run_dir, "", cfg.train.keep_last);
