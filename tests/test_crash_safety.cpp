@@ -25,7 +25,6 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 
 #include "data/spectrogram_check.h"
 #include "data/spectrogram_h5.h"
