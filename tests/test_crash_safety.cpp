@@ -3,7 +3,7 @@
 // and 8 held-out clips of M 32 mel bins x T 129 frames, K 5 classes; 2 optimizer steps and one checkpoint per
 // epoch, 4 epochs):
 //   - SIGKILL at seeded points (inside a checkpoint write, right after one is renamed into place, during a
-//     step), resumed each time: every checkpoint left is complete and readable, the newest is the one
+//     step, inside the removal of an old one), resumed each time: every checkpoint left is complete and readable, the newest is the one
 //     resumed, and the end equals an uninterrupted run bit for bit (weights, EMA, moments, log records);
 //   - SIGINT and SIGTERM: a checkpoint, exit 130 and the command that continues, which does;
 //   - a full disk, injected as a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored: writes past it fail with
@@ -242,13 +242,14 @@ int64_t last_logged_step(const fs::path& run) {
 // whether a partial write was left behind.
 struct RunDirState {
   int64_t newest = 0;
-  bool partial_left = false;
+  bool partial_left = false, removal_left = false;
 };
 RunDirState check_run_dir(const fs::path& run) {
   RunDirState s;
   for (const auto& e : fs::directory_iterator(run)) {
     const std::string name = e.path().filename().string();
     if (name.rfind(".checkpoint-", 0) == 0 && name.find(".partial-") != std::string::npos) s.partial_left = true;
+    if (name.rfind(".checkpoint-", 0) == 0 && name.find(".removing-") != std::string::npos) s.removal_left = true;
     if (name.rfind("checkpoint-", 0) != 0 || name == "checkpoint-best") continue;
     INFO(name);
     REQUIRE(fs::is_regular_file(e.path() / "state.json"));
@@ -287,14 +288,15 @@ TEST_CASE("crash safety: SIGKILL at seeded points, resumed each time, ends bit f
   const fs::path run = dir.path / "run";
   fs::create_directories(run);  // watched from the start
   std::mt19937_64 rng(13);
-  int killed = 0, inside_writes = 0;
+  int killed = 0, inside_writes = 0, inside_removals = 0;
   int64_t newest = 0;
-  for (int k = 0; k < 6 && newest < kSteps; ++k) {
+  for (int k = 0; k < 7 && newest < kSteps; ++k) {
     // When: 0 inside the next checkpoint write, 1 right after the next checkpoint is renamed into place, 2
-    // during the step after the next one or the one after it; then a seeded delay (none for the first kill).
-    const int when = k % 3;
+    // during the step after the next one or the one after it, 3 inside the next removal of an old
+    // checkpoint (train.keep_last); then a seeded delay (none for the first and the last kill).
+    const int when = k < 6 ? k % 3 : 3;
     const int64_t step = when == 2 ? newest + 1 + int64_t(rng() % 2) : (newest / kStepsPerEpoch + 1) * kStepsPerEpoch;
-    const int delay_us = k == 0 ? 0 : int(rng() % (when == 2 ? 50000 : 3000));
+    const int delay_us = k == 0 || when == 3 ? 0 : int(rng() % (when == 2 ? 50000 : 3000));
     INFO("kill " << k << ": when " << when << ", step " << step << ", delay " << delay_us << " us, from step " << newest);
     DirWatch watch(run.string());
     auto child = task().start(run.string(), newest > 0);
@@ -302,6 +304,7 @@ TEST_CASE("crash safety: SIGKILL at seeded points, resumed each time, ends bit f
       switch (when) {
         case 0: return is_partial_of(name, step);
         case 1: return name == train::checkpoint_name(step);
+        case 3: return name.rfind(".checkpoint-", 0) == 0 && name.find(".removing-") != std::string::npos;
         default: return name == "log.jsonl" && last_logged_step(run) >= step;
       }
     });
@@ -317,10 +320,12 @@ TEST_CASE("crash safety: SIGKILL at seeded points, resumed each time, ends bit f
       REQUIRE(out.find("resuming " + (run / train::checkpoint_name(newest)).string() + " at step") != std::string::npos);
     const RunDirState s = check_run_dir(run);
     inside_writes += s.partial_left;
+    inside_removals += s.removal_left;
     newest = s.newest;
   }
-  REQUIRE(killed >= 5);
+  REQUIRE(killed >= 6);
   REQUIRE(inside_writes >= 1);  // at least one kill cut a checkpoint write
+  REQUIRE(inside_removals == 1);  // and the last one a removal (the reference removes checkpoints at 6 and 8)
   auto last = task().start(run.string(), newest > 0);
   REQUIRE(last->wait() == 0);
   check_run_dir(run);
