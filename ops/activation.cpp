@@ -1,5 +1,7 @@
 #include "ops/activation.h"
 
+#include <type_traits>
+
 #include "engine/autograd.h"
 #include "ops/activation_math.h"
 #include "ops/common.h"
@@ -17,16 +19,32 @@ namespace {
 
 // ---- CPU reference -------------------------------------------------------------------------------
 
+// f(std::integral_constant<Unary, op>) for the runtime op, so that each loop is compiled for one op (no
+// switch per element; the relu-like ones vectorise).
+template <class F>
+void with_unary(Unary op, F&& f) {
+  switch (op) {
+    case Unary::relu: return f(std::integral_constant<Unary, Unary::relu>());
+    case Unary::gelu: return f(std::integral_constant<Unary, Unary::gelu>());
+    case Unary::sigmoid: return f(std::integral_constant<Unary, Unary::sigmoid>());
+    case Unary::squared_relu: return f(std::integral_constant<Unary, Unary::squared_relu>());
+  }
+}
+
 template <class T>
 void unary_forward_cpu(Unary op, const T* x, T* y, int64_t n) {
+  with_unary(op, [&](auto kind) {
 #pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) y[i] = unary_value(op, x[i]);
+    for (int64_t i = 0; i < n; ++i) y[i] = unary_value(kind.value, x[i]);
+  });
 }
 
 template <class T>
 void unary_backward_cpu(Unary op, const T* x, const T* dy, T* dx, int64_t n) {
+  with_unary(op, [&](auto kind) {
 #pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * unary_derivative(op, x[i]);
+    for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * unary_derivative(kind.value, x[i]);
+  });
 }
 
 template <class T>

@@ -4,6 +4,7 @@
 
 #include "engine/rng.h"  // ENGINE_HD
 #include "ops/activation.h"
+#include "ops/scalar_math.h"
 
 namespace engine::ops {
 

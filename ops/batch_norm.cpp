@@ -15,26 +15,28 @@ namespace {
 
 // ---- CPU reference -------------------------------------------------------------------------------
 // Channel statistics and gradient sums accumulate in double for both T (the CPU is the reference the
-// CUDA kernels are compared against). Channel loops read x with stride C: simple, not fast.
+// CUDA kernels are compared against). Channel sums run row by row (sum_rows_blocked).
 
 template <class T>
 void batch_norm_train_stats_cpu(const T* x, T* mean, T* rstd, T* running_mean, T* running_var, int64_t M,
                                 int64_t C, double momentum, double eps) {
-#pragma omp parallel for if (M * C > 65536)
-  for (int64_t c = 0; c < C; ++c) {
-    double m = 0;
-    for (int64_t i = 0; i < M; ++i) m += x[i * C + c];
-    m /= double(M);
-    double v = 0;  // two passes: no cancellation in E[x^2] - E[x]^2
-    for (int64_t i = 0; i < M; ++i) {
-      double d = double(x[i * C + c]) - m;
-      v += d * d;
+  std::vector<double> m(size_t(C), 0.0), v(size_t(C), 0.0);  // (C)
+  sum_rows_blocked<double>(M, C, 1, m.data(), [&](int64_t i, double* acc) {
+    for (int64_t c = 0; c < C; ++c) acc[c] += double(x[i * C + c]);
+  });
+  for (double& mc : m) mc /= double(M);
+  sum_rows_blocked<double>(M, C, 1, v.data(), [&](int64_t i, double* acc) {  // two passes: no cancellation
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = double(x[i * C + c]) - m[size_t(c)];
+      acc[c] += d * d;
     }
-    v /= double(M);
-    mean[c] = T(m);
-    rstd[c] = T(1.0 / std::sqrt(v + eps));
-    running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * m);
-    running_var[c] = T((1 - momentum) * double(running_var[c]) + momentum * v * double(M) / double(M - 1));
+  });
+  for (int64_t c = 0; c < C; ++c) {
+    const double mc = m[size_t(c)], vc = v[size_t(c)] / double(M);
+    mean[c] = T(mc);
+    rstd[c] = T(1.0 / std::sqrt(vc + eps));
+    running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * mc);
+    running_var[c] = T((1 - momentum) * double(running_var[c]) + momentum * vc * double(M) / double(M - 1));
   }
 }
 
@@ -64,18 +66,20 @@ void batch_norm_forward_cpu(const T* x, const T* mean, const T* rstd, const T* w
 template <class T>
 void batch_norm_backward_cpu(bool training, const T* x, const T* w, const T* mean, const T* rstd, const T* dy, T* dx,
                              T* dw, T* db, int64_t M, int64_t C) {
-  std::vector<double> mean_g(size_t(C), 0.0), mean_gh(size_t(C), 0.0);  // (C) means over M of g and g*xhat
-#pragma omp parallel for if (M * C > 65536)
-  for (int64_t c = 0; c < C; ++c) {
-    double s = 0, sh = 0;
-    for (int64_t i = 0; i < M; ++i) {
-      double g = double(dy[i * C + c]);
-      s += g;
-      sh += g * (double(x[i * C + c]) - double(mean[c])) * double(rstd[c]);
+  std::vector<double> sums(size_t(2 * C), 0.0);  // (2, C): sum over M of g, of g * xhat
+  sum_rows_blocked<double>(M, C, 2, sums.data(), [&](int64_t i, double* acc) {
+    for (int64_t c = 0; c < C; ++c) {
+      const double g = double(dy[i * C + c]);
+      acc[c] += g;
+      acc[C + c] += g * (double(x[i * C + c]) - double(mean[c])) * double(rstd[c]);
     }
+  });
+  std::vector<double> mean_g(static_cast<size_t>(C)), mean_gh(static_cast<size_t>(C));  // (C) means over M of g and g*xhat
+  for (int64_t c = 0; c < C; ++c) {
+    const double s = sums[size_t(c)], sh = sums[size_t(C + c)];
     if (dw) dw[c] += T(sh);
     if (db) db[c] += T(s);
-    double wc = w ? double(w[c]) : 1.0;
+    const double wc = w ? double(w[c]) : 1.0;
     mean_g[size_t(c)] = wc * s / double(M);
     mean_gh[size_t(c)] = wc * sh / double(M);
   }

@@ -7,6 +7,7 @@
 
 #include "engine/rng.h"  // ENGINE_HD
 #include "engine/tensor.h"
+#include "ops/scalar_math.h"
 
 namespace engine::ops {
 

@@ -1,6 +1,9 @@
 // Small helpers shared by op implementations.
 #pragma once
+#include <algorithm>
+#include <cstdint>
 #include <initializer_list>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -25,6 +28,27 @@ inline Tensor grad_if_required(const Tensor& t) { return t.defined() && t.requir
 template <class T>
 T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
+}
+
+// Column sums over the M rows of a channels-last (M, C) layout: out[k * C + c] += sum over rows i of term k
+// of (i, c), for k < K. add_row(i, acc) adds row i's K terms into acc (K, C). Rows are taken in fixed blocks
+// of 256, row by row (the inner loop over c is contiguous), and the blocks' partial sums are added in block
+// order: one pass over memory, and the same result for any thread count.
+template <class Acc, class AddRow>
+void sum_rows_blocked(int64_t M, int64_t C, int K, Acc* out, AddRow&& add_row) {
+  constexpr int64_t kRowBlock = 256;
+  const int64_t blocks = (M + kRowBlock - 1) / kRowBlock, width = int64_t(K) * C;
+  thread_local std::vector<Acc> partial;  // grows to the largest (blocks, K, C) seen, then is reused
+  if (partial.size() < size_t(blocks * width)) partial.resize(size_t(blocks * width));
+  Acc* part = partial.data();
+#pragma omp parallel for if (M * width > 65536)
+  for (int64_t b = 0; b < blocks; ++b) {
+    Acc* acc = part + b * width;
+    std::fill(acc, acc + width, Acc(0));
+    for (int64_t i = b * kRowBlock, end = std::min(M, (b + 1) * kRowBlock); i < end; ++i) add_row(i, acc);
+  }
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t j = 0; j < width; ++j) out[j] += part[b * width + j];
 }
 
 }  // namespace engine::ops

@@ -121,10 +121,9 @@ void conv2d_backward_cpu(const Conv2dDims& d, const T* x, const T* w, const T* d
     }
   }
   if (db) {
-    std::vector<T> sum(size_t(d.Co), T(0));  // (Co)
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t co = 0; co < d.Co; ++co) sum[co] += dy[m * d.Co + co];
-    for (int64_t co = 0; co < d.Co; ++co) db[co] += sum[co];
+    sum_rows_blocked<T>(M, d.Co, 1, db, [&](int64_t m, T* acc) {
+      for (int64_t co = 0; co < d.Co; ++co) acc[co] += dy[m * d.Co + co];
+    });
   }
 }
 

@@ -23,6 +23,7 @@
 
 #include "engine/rng.h"  // ENGINE_HD
 #include "engine/tensor.h"
+#include "ops/scalar_math.h"
 
 namespace engine::ops {
 
@@ -54,7 +55,6 @@ ENGINE_HD DclsGauss<T> dcls_gauss(const DclsDims& d, const T* P, const T* SIG, i
 // Unnormalised g(r, c).
 template <class T>
 ENGINE_HD T dcls_gauss_value(const DclsGauss<T>& q, int64_t r, int64_t c) {
-  using std::exp;
   const T u = (T(c) - q.cx) / q.sx;
   const T v = (T(r) - q.cy) / q.sy;
   return exp(T(-0.5) * (u * u + v * v));

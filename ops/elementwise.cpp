@@ -52,10 +52,9 @@ void scale_channels_backward_cpu(const T* x, const T* g, const T* dy, T* dx, T* 
       for (int64_t c = 0; c < C; ++c) dx[r * C + c] += dy[r * C + c] * g[c];
   }
   if (dg) {
-    std::vector<T> acc(size_t(C), T(0));  // (C)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < C; ++c) acc[size_t(c)] += dy[r * C + c] * x[r * C + c];
-    for (int64_t c = 0; c < C; ++c) dg[c] += acc[size_t(c)];
+    sum_rows_blocked<T>(rows, C, 1, dg, [&](int64_t r, T* acc) {
+      for (int64_t c = 0; c < C; ++c) acc[c] += dy[r * C + c] * x[r * C + c];
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 #include "ops/layer_norm.h"
 
 #include <cmath>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "ops/common.h"
@@ -71,16 +72,18 @@ void layer_norm_backward_cpu(const T* x, const T* w, const T* mean, const T* rst
     }
   }
   if (dw || db) {
-#pragma omp parallel for if (rows * C > 65536)
-    for (int64_t c = 0; c < C; ++c) {
-      double sw = 0, sb = 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        double g = double(dy[r * C + c]);
-        sw += g * (double(x[r * C + c]) - double(mean[r])) * double(rstd[r]);
-        sb += g;
+    std::vector<double> sums(size_t(2 * C), 0.0);  // (2, C): sum over rows of dy * xhat, of dy
+    sum_rows_blocked<double>(rows, C, 2, sums.data(), [&](int64_t r, double* acc) {
+      const double m = double(mean[r]), rs = double(rstd[r]);
+      for (int64_t c = 0; c < C; ++c) {
+        const double g = double(dy[r * C + c]);
+        acc[c] += g * (double(x[r * C + c]) - m) * rs;
+        acc[C + c] += g;
       }
-      if (dw) dw[c] += T(sw);
-      if (db) db[c] += T(sb);
+    });
+    for (int64_t c = 0; c < C; ++c) {
+      if (dw) dw[c] += T(sums[size_t(c)]);
+      if (db) db[c] += T(sums[size_t(C + c)]);
     }
   }
 }

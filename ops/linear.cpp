@@ -20,14 +20,13 @@ void bias_rows_fill_cpu(const T* b, T* y, int64_t R, int64_t M) {
     for (int64_t m = 0; m < M; ++m) y[r * M + m] = b[m];
 }
 
+// db (M) += column sums of dy (R, M).
 template <class T>
 void bias_rows_backward_cpu(const T* dy, T* db, int64_t R, int64_t M) {
-#pragma omp parallel for if (R * M > 65536)
-  for (int64_t m = 0; m < M; ++m) {
-    T acc = 0;
-    for (int64_t r = 0; r < R; ++r) acc += dy[r * M + m];
-    db[m] += acc;
-  }
+  sum_rows_blocked<T>(R, M, 1, db, [&](int64_t r, T* acc) {
+    const T* row = dy + r * M;
+    for (int64_t m = 0; m < M; ++m) acc[m] += row[m];
+  });
 }
 
 // ---- dispatch -----------------------------------------------------------------------------------

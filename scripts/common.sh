@@ -3,7 +3,7 @@
 
 ENGINE_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libopenblas-dev nlohmann-json3-dev libcli11-dev catch2
+  libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev catch2
   libhdf5-dev libsndfile1-dev libsoxr-dev libfftw3-dev
   libtomlplusplus-dev libboost-math-dev libssl-dev ccache
 )

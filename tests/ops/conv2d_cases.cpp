@@ -27,6 +27,8 @@ REGISTER_OP_CASES(conv2d, [] {
   cases.push_back(conv_case("2x2 s2 downsample", {2, 7, 9, 3}, {4, 3, 2, 2}, true, {2, 2, 0, 0, 1}));
   cases.push_back(conv_case("3x3 s2 p1", {2, 7, 11, 3}, {5, 3, 3, 3}, true, {2, 2, 1, 1, 1}));
   cases.push_back(conv_case("1x1", {2, 5, 7, 7}, {5, 7, 1, 1}, true, {1, 1, 0, 0, 1}));
+  // 2 x 10 x 15 = 300 output positions: two 256-row blocks of the bias gradient's sum, with a tail.
+  cases.push_back(conv_case("1x1 300 positions", {2, 10, 15, 2}, {3, 2, 1, 1}, true, {1, 1, 0, 0, 1}));
   cases.push_back(conv_case("grouped 3x3 g2 p1", {2, 5, 7, 4}, {6, 2, 3, 3}, true, {1, 1, 1, 1, 2}));
   cases.push_back(conv_case("depthwise-as-dense 7x7 g3 p3", {2, 9, 11, 3}, {3, 1, 7, 7}, true, {1, 1, 3, 3, 3}));
   cases.push_back(conv_case("3x3 p1 no bias", {1, 5, 6, 3}, {4, 3, 3, 3}, false, {1, 1, 1, 1, 1}));

@@ -24,7 +24,7 @@ REGISTER_OP_CASES(mul, [] { return binary_cases(ops::mul); });
 REGISTER_OP_CASES(scale_channels, [] {
   std::vector<OpCase> cases;
   // gamma around its typical layer-scale range, kept away from 0 so both gradients are exercised.
-  for (Shape s : {Shape{2, 3, 5, 7}, Shape{5, 13}}) {
+  for (Shape s : {Shape{2, 3, 5, 7}, Shape{5, 13}, Shape{2, 150, 3}}) {  // 300 rows: two blocks of gamma's sum
     Shape g{s.back()};
     cases.push_back({"shape " + shape_str(s),
                      {{s, true, -2, 2}, {g, true, 0.1, 1.5}},

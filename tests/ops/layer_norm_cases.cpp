@@ -36,5 +36,6 @@ REGISTER_OP_CASES(layer_norm, [] {
   OpCase wide = layer_norm_case({3, 300}, Affine::weight_bias, 1e-6);
   wide.parity_rtol = 3e-5;  // f32 sums over 300 channels
   cases.push_back(wide);
+  cases.push_back(layer_norm_case({2, 150, 3}, Affine::weight_bias, 1e-6));  // 300 rows: two blocks of the w/b sums
   return cases;
 });
