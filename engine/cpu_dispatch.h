@@ -10,6 +10,10 @@
 #else
 #define ENGINE_CPU_CLONES
 #endif
+// glibc's libmvec (vector erff, expf, ... since glibc 2.35), linked where CMake found it.
+#ifndef ENGINE_HAS_LIBMVEC
+#define ENGINE_HAS_LIBMVEC 0
+#endif
 // (Clones are named by feature, not by arch=: an arch= clone is chosen only when the CPU model matches that
 // exact arch, so a newer or virtualised CPU would fall back to the baseline.)
 
