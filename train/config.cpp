@@ -192,7 +192,11 @@ TrainConfig load_config(const std::string& path, TrainConfig c) {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    user_error(path, ":", b.line, ":", b.column, ": ", e.description());
+    // toml++ quotes the bytes it saw, which can hold a line break: the message stays one line.
+    std::string why(e.description());
+    for (char& ch : why)
+      if (ch == '\n' || ch == '\r') ch = ' ';
+    user_error(path, ":", b.line, ":", b.column, ": ", why);
   }
   for (const auto& [section, node] : root) {
     const std::string sec(section.str());
