@@ -74,6 +74,10 @@ std::vector<std::string> read_names(hid_t file, const std::string& path, hsize_t
       names[i].assign(s, strnlen(s, width));
     }
   }
+  // A name goes into messages, the failure report (TSV) and the output's clip names: no line breaks or tabs.
+  for (size_t i = 0; i < names.size(); ++i)
+    for (unsigned char ch : names[i])
+      USER_CHECK(ch >= 0x20 && ch != 0x7f, path, ": audio_name of clip ", i, " holds control character ", int(ch));
   return names;
 }
 
