@@ -6,7 +6,6 @@ ENGINE_APT_PACKAGES=(
   libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev catch2
   libhdf5-dev libsndfile1-dev libsoxr-dev libfftw3-dev
   libtomlplusplus-dev libboost-math-dev libssl-dev ccache
-  clang libomp-dev
 )
 
 ensure_deps() { ensure_packages "${ENGINE_APT_PACKAGES[@]}"; }
