@@ -31,6 +31,7 @@
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "tests/harness/audio_file.h"
+#include "tests/harness/synthetic_task.h"
 #include "tests/harness/temp_dir.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -40,7 +41,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int M = 32, T = 129, K = 5;
+constexpr int K = test::kTaskClasses;
 constexpr int64_t kSteps = 8, kStepsPerEpoch = 2;
 
 // The programs beside this test's build directory (<build>/tests/engine_tests, <build>/engine_*).
@@ -127,35 +128,6 @@ class DirWatch {
   int fd_;
 };
 
-data::FrontEndConfig small_front_end() {
-  data::FrontEndConfig fe;
-  fe.sample_rate = 8000;
-  fe.clip_samples = 12800;
-  fe.n_fft = 256;
-  fe.hop = 100;  // T = 1 + 12800 / 100 = 129
-  fe.n_mels = M;
-  fe.f_min = 0;
-  fe.f_max = 4000;
-  return fe;
-}
-
-// n clips: class k is on when band group k is loud; clip `silent` (if >= 0) is all at the front end's floor.
-void write_task(const std::string& path, int n, uint64_t seed, int silent) {
-  const data::FrontEndConfig fe = small_front_end();
-  data::SpectrogramWriter w(path, fe, K, true, false, "crash safety test");
-  std::vector<float> x(size_t(M * T));
-  std::vector<uint8_t> y(static_cast<size_t>(K));
-  for (int i = 0; i < n; ++i) {
-    for (int c = 0; c < K; ++c) y[size_t(c)] = (philox_draw(seed, uint64_t(i), uint64_t(c)).v[0] & 1) != 0;
-    for (int m = 0; m < M; ++m)
-      for (int t = 0; t < T; ++t) {
-        const float noise = philox_uniform(seed + 1, uint64_t(i), uint64_t(m * T + t)) * 20.f;
-        x[size_t(m * T + t)] = i == silent ? float(10 * std::log10(fe.amin)) : (y[size_t(m * K / M)] ? -10.f : -40.f) + noise;
-      }
-    w.append("clip" + std::to_string(i), x.data(), y.data(), "synthetic");
-  }
-  w.finish();
-}
 
 // The task, its configuration file and the uninterrupted run, made once.
 struct Task {
@@ -163,8 +135,8 @@ struct Task {
   std::string config = dir.file("config.toml"), reference = dir.file("reference");
 
   Task() {
-    write_task(dir.file("train.h5"), 16, 1, 5);
-    write_task(dir.file("eval.h5"), 8, 2, -1);
+    test::write_synthetic_task(dir.file("train.h5"), 16, 1, {5});
+    test::write_synthetic_task(dir.file("eval.h5"), 8, 2);
     train::TrainConfig c = train::paper_config("convnext", "dcls");
     c.model.dims = {16, 16, 16, 16};
     c.model.depths = {1, 1, 1, 1};

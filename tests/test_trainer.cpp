@@ -17,6 +17,7 @@
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "models/model_info.h"
+#include "tests/harness/synthetic_task.h"
 #include "tests/harness/temp_dir.h"
 #include "train/checkpoint.h"
 #include "train/cli.h"
@@ -28,47 +29,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int M = 32, T = 129, K = 5;
+constexpr int K = test::kTaskClasses;
 
-data::FrontEndConfig small_front_end() {
-  data::FrontEndConfig fe;
-  fe.sample_rate = 8000;
-  fe.clip_samples = 12800;
-  fe.n_fft = 256;
-  fe.hop = 100;  // T = 1 + 12800 / 100 = 129
-  fe.n_mels = M;
-  fe.f_min = 0;
-  fe.f_max = 4000;
-  return fe;
-}
-
-// The clips in `silent` are all at the front end's floor, clip `unlabelled` (if >= 0) has no label.
-void write_task(const std::string& path, int n, uint64_t seed, const std::vector<int64_t>& silent = {},
-                int unlabelled = -1) {
-  data::SpectrogramWriter w(path, small_front_end(), K, true, false, "trainer test");
-  std::vector<float> x(size_t(M * T));
-  std::vector<uint8_t> y(static_cast<size_t>(K));
-  for (int i = 0; i < n; ++i) {
-    for (int c = 0; c < K; ++c)
-      y[size_t(c)] = i != unlabelled && (philox_draw(seed, uint64_t(i), uint64_t(c)).v[0] & 1) != 0;
-    for (int m = 0; m < M; ++m)
-      for (int t = 0; t < T; ++t) {
-        const int c = m * K / M;  // band group of mel bin m
-        const float noise = philox_uniform(seed + 1, uint64_t(i), uint64_t(m * T + t)) * 20.f;
-        const bool quiet = std::find(silent.begin(), silent.end(), i) != silent.end();
-        x[size_t(m * T + t)] = quiet ? -100.f : (y[size_t(c)] ? -10.f : -40.f) + noise;
-      }
-    w.append("clip" + std::to_string(i), x.data(), y.data(), "synthetic");
-  }
-  w.finish();
-}
 
 struct Task {
   test::TempDir dir{"trainer"};
   std::string train = dir.file("train.h5"), eval = dir.file("eval.h5");
   Task() {
-    write_task(train, 24, 1);
-    write_task(eval, 12, 2);
+    test::write_synthetic_task(train, 24, 1);
+    test::write_synthetic_task(eval, 12, 2);
   }
 };
 
@@ -235,7 +204,7 @@ TEST_CASE("trainer: user errors are one clear message and lose nothing", "[train
 TEST_CASE("trainer: bad clips are left out and counted in every epoch's summary, or stop the run", "[trainer]") {
   test::TempDir dir("trainer_bad");
   const std::string data = dir.file("bad.h5");
-  write_task(data, 24, 1, /*silent=*/{3}, /*unlabelled=*/10);
+  test::write_synthetic_task(data, 24, 1, /*silent=*/{3}, /*unlabelled=*/10);
   train::TrainConfig c = small_config(dir.file("run"));
   c.data.train = data;
   c.data.eval = "";
@@ -257,7 +226,7 @@ TEST_CASE("trainer: bad clips are left out and counted in every epoch's summary,
   // A step whose every clip is bad makes no update (its loss is logged as null) and the run goes on.
   const std::vector<int64_t> order = data::shard_indices(24, uint64_t(c.train.seed), 0, true, true, 0, 1);
   const std::string first_step_bad = dir.file("first_step_bad.h5");
-  write_task(first_step_bad, 24, 1, std::vector<int64_t>(order.begin(), order.begin() + 8));  // 2 x 4 clips
+  test::write_synthetic_task(first_step_bad, 24, 1, std::vector<int64_t>(order.begin(), order.begin() + 8));  // 2 x 4 clips
   train::TrainConfig d = c;
   d.data.train = first_step_bad;
   d.train.out = dir.file("empty_step");
