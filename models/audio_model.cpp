@@ -3,6 +3,7 @@
 #include <map>
 
 #include "engine/check.h"
+#include "ops/pool.h"
 
 namespace engine::models {
 
@@ -44,6 +45,10 @@ std::string model_name(const ModelConfig& config) {
 }
 
 std::string AudioTagger::name() const { return model_name(config_); }
+
+Tensor AudioTagger::pool(const Tensor& x) const {
+  return config_.head_pool == HeadPool::time_max_mean ? ops::time_max_mean_pool(x) : ops::global_avg_pool(x);
+}
 
 const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names = [] {

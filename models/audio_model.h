@@ -24,6 +24,9 @@ enum class Variant { dsc, dcls };
 // ConvNeXt's normalisation layers: the paper's LayerNorm, or BatchNorm in every one of their places (not
 // the paper's model: a short CPU run trains faster with it, docs/training.md).
 enum class Norm { layer, batch };
+// How the head pools the last stage's (N, H, W, C) map to (N, C): the paper's mean over frequency and
+// time, or the frequency mean's maximum plus mean over time (PANNs; not the paper's, ops/pool.h).
+enum class HeadPool { mean, time_max_mean };
 
 struct ModelConfig {
   std::string arch;                  // "convnext" | "convformer" | "fastvit"
@@ -36,6 +39,7 @@ struct ModelConfig {
   int dcls_kernel_count = 26;        // DCLS elements per kernel
   int dcls_span = 23;                // DCLS dilated kernel size (square)
   Norm norm = Norm::layer;           // ConvNeXt only; the other two have the paper's norms
+  HeadPool head_pool = HeadPool::mean;
   uint64_t seed = 0;                 // initialisation (models.md §4), reproducible across platforms
 };
 
@@ -56,6 +60,8 @@ class AudioTagger : public Module {
 
  protected:
   explicit AudioTagger(ModelConfig config) : config_(std::move(config)) {}
+  // The head's pooling (ModelConfig::head_pool): (N, H, W, C) -> (N, C).
+  Tensor pool(const Tensor& x) const;
   ModelConfig config_;
 };
 

@@ -75,7 +75,7 @@ ConvNeXt::ConvNeXt(const ModelConfig& config) : AudioTagger(config) {
 
 Tensor ConvNeXt::forward(const Tensor& x, Generator& gen, std::vector<StageShape>* shapes) {
   Tensor y = trunk_.forward(x, gen, shapes);    // (N, H_3, W_3, C_3)
-  y = norm_->forward(ops::global_avg_pool(y));  // (N, C_3)
+  y = norm_->forward(pool(y));  // (N, C_3)
   y = head_->forward(y);                        // (N, K)
   if (shapes) shapes->push_back({"head", y.shape()});
   return y;

@@ -79,7 +79,7 @@ Tensor FastViT::forward(const Tensor& x, Generator& gen, std::vector<StageShape>
     }
     record("stage " + std::to_string(s), y);  // (N, H_s, W_s, C_s)
   }
-  y = ops::global_avg_pool(conv_exp_->forward(y));  // (N, H3, W3, 2 C3) -> (N, 2 C3)
+  y = pool(conv_exp_->forward(y));  // (N, H3, W3, 2 C3) -> (N, 2 C3)
   y = head_->forward(y);                            // (N, K)
   record("head", y);
   return y;

@@ -65,6 +65,8 @@ void print_summary(AudioTagger& model, int mel_bins, int frames) {
     std::printf("dcls: %d elements over a %dx%d span, positions and sigmas shared per stage\n", c.dcls_kernel_count,
                 c.dcls_span, c.dcls_span);
   if (c.norm == Norm::batch) std::printf("norm: BatchNorm in place of every LayerNorm (not the paper's)\n");
+  if (c.head_pool == HeadPool::time_max_mean)
+    std::printf("head pool: max + mean over time of the frequency mean (not the paper's)\n");
   std::printf("depths: %s  dims: %s  classes: %d\n", list_string(c.depths).c_str(), list_string(c.dims).c_str(),
               c.num_classes);
   std::printf("shapes for one input of %d mel bins x %d frames (N, H, W, C):\n", mel_bins, frames);
@@ -87,7 +89,8 @@ std::map<std::string, std::string> model_metadata(const ModelConfig& c) {
           {"dims", join(c.dims)},
           {"depths", join(c.depths)},
           {"num_classes", std::to_string(c.num_classes)},
-          {"norm", c.norm == Norm::batch ? "batch" : "layer"}};
+          {"norm", c.norm == Norm::batch ? "batch" : "layer"},
+          {"head_pool", c.head_pool == HeadPool::time_max_mean ? "time_max_mean" : "mean"}};
 }
 
 ModelConfig model_config_from_file(const std::string& weights_path, const std::string& fallback_name) {
@@ -119,6 +122,12 @@ ModelConfig model_config_from_metadata(const std::map<std::string, std::string>&
     USER_CHECK(norm->second == "layer" || norm->second == "batch", weights_path, ": metadata norm = '", norm->second,
                "', expected layer or batch");
     c.norm = norm->second == "batch" ? Norm::batch : Norm::layer;
+  }
+  auto pool = metadata.find("head_pool");  // absent in files written before the choice existed: the paper's
+  if (pool != metadata.end()) {
+    USER_CHECK(pool->second == "mean" || pool->second == "time_max_mean", weights_path, ": metadata head_pool = '",
+               pool->second, "', expected mean or time_max_mean");
+    c.head_pool = pool->second == "time_max_mean" ? HeadPool::time_max_mean : HeadPool::mean;
   }
   return c;
 }

@@ -15,7 +15,9 @@ What the paper's code does here (imported from the clone, nothing copied):
              drop_path, main.py's layer_scale_init_value 1e-6, the file's replace_depthwise_dcls for variant
              "dcls", the audio stem; built after torch.manual_seed(seed) as main.py does. model.norm = "batch"
              (ConvNeXt only, not the paper's): every LayerNorm is then replaced by a BatchNorm2d (eps 1e-5,
-             momentum 0.1) under the same name, as the engine's models/convnext.h does
+             momentum 0.1) under the same name, as the engine's models/convnext.h does; model.head_pool =
+             "time_max_mean" (ConvNeXt only, not the paper's): forward_features pools the last stage as the
+             max + mean over time of its frequency mean, as the engine's ops/pool.h does
   groups     optim_factory.create_optimizer(args, model, skip_list=None) (main.py's call): AdamW (torch) or Lamb
              (timm) over the decay / no_decay / no_decay_dcls groups; dcls_lr_scale replaces the paper's fixed 5
              if it differs; Lamb's max_grad_norm is optim.max_grad_norm (the paper's is Lamb's default 1.0);
@@ -52,6 +54,7 @@ import logging
 import math
 import sys
 import time
+import types
 import tomllib
 
 import h5py
@@ -72,7 +75,7 @@ def defaults(arch):
     convformer = arch == "convformer"
     return {
         "model": {"arch": arch, "variant": "dcls", "dims": [], "depths": [], "drop_path": 0.4, "num_classes": 527,
-                  "layer_scale_init": 1e-6, "norm": "layer"},
+                  "layer_scale_init": 1e-6, "norm": "layer", "head_pool": "mean"},
         "data": {"train": None, "eval": None, "augment": True, "mixup_alpha": 0.8, "label_smoothing": 0.1,
                  "eval_batch": 64},
         "optim": {"optimizer": "lamb" if convformer else "adamw", "lr": 4e-3, "lr_batch": 4096, "min_lr": 1e-6,
@@ -140,6 +143,15 @@ def replace_layer_norms(model):
             else:
                 continue
             setattr(parent, child_name, bn)
+
+
+def time_max_mean_forward_features(self, x):
+    """The paper's ConvNeXt.forward_features with the head's pooling of ops/pool.h's time_max_mean_pool."""
+    for i in range(4):
+        x = self.downsample_layers[i](x)
+        x = self.stages[i](x)
+    m = x.mean(2)  # (N, C, H, W) -> (N, C, W): the frequency mean
+    return self.norm(m.amax(2) + m.mean(2))
 
 
 def load_h5(path, num_classes, chunk=256):
@@ -246,6 +258,12 @@ def main():
         if mc["arch"] != "convnext":
             sys.exit("train_reference: model.norm = batch is for convnext only")
         replace_layer_norms(model)
+    if mc["head_pool"] == "time_max_mean":
+        if mc["arch"] != "convnext":
+            sys.exit("train_reference: model.head_pool = time_max_mean is implemented here for convnext only")
+        model.forward_features = types.MethodType(time_max_mean_forward_features, model)
+    elif mc["head_pool"] != "mean":
+        sys.exit(f"train_reference: model.head_pool = {mc['head_pool']!r}: expected mean or time_max_mean")
     model = model.to(device)
     model.train()
 

@@ -124,7 +124,7 @@ RunState read_checkpoint(const std::string& ckpt_dir, models::AudioTagger& model
   const models::ModelConfig saved = models::model_config_from_file(weights, "");
   const models::ModelConfig& mine = model.config();
   const auto saved_meta = models::model_metadata(saved), my_meta = models::model_metadata(mine);
-  for (const char* key : {"model", "dims", "depths", "num_classes", "norm"})
+  for (const char* key : {"model", "dims", "depths", "num_classes", "norm", "head_pool"})
     USER_CHECK(saved_meta.at(key) == my_meta.at(key), ckpt_dir, ": the checkpoint holds ", key, " = ",
                saved_meta.at(key), ", this run has ", my_meta.at(key));
   load_module(model, weights);

@@ -32,6 +32,7 @@ const std::vector<Field>& fields() {
       FIELD(model, dims, int_list, "channels per stage, 4 values ([] = the paper's)"),
       FIELD(model, depths, int_list, "blocks per stage, 4 values ([] = the paper's)"),
       FIELD(model, norm, text, "layer (the paper's LayerNorms) | batch (BatchNorm in their places; convnext only)"),
+      FIELD(model, head_pool, text, "mean (the paper's, over frequency and time) | time_max_mean (PANNs: max + mean over time of the frequency mean)"),
       FIELD(model, drop_path, real, "stochastic depth rate, linear over the blocks"),
       FIELD(model, layer_scale_init, real, "initial layer scale (ConvNeXt gamma, FastViT layer scales), main.py's 1e-6"),
       FIELD(model, num_classes, integer, "output classes (must match the data)"),
@@ -246,6 +247,7 @@ void validate(const TrainConfig& c) {
   choice("model.arch", c.model.arch, {"convnext", "convformer", "fastvit"});
   choice("model.variant", c.model.variant, {"dsc", "dcls"});
   choice("model.norm", c.model.norm, {"layer", "batch"});
+  choice("model.head_pool", c.model.head_pool, {"mean", "time_max_mean"});
   USER_CHECK(c.model.norm == "layer" || c.model.arch == "convnext", "model.norm = batch: only for convnext (",
              c.model.arch, " keeps the paper's norms)");
   choice("optim.optimizer", c.optim.optimizer, {"adamw", "lamb"});

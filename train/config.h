@@ -2,7 +2,7 @@
 // line as --<section>.<key> VALUE. The effective configuration is printed and saved beside the checkpoints
 // (config.toml), and a resumed run must match it.
 //
-//   [model]  arch, variant, dims, depths, norm, drop_path, layer_scale_init, num_classes
+//   [model]  arch, variant, dims, depths, norm, head_pool, drop_path, layer_scale_init, num_classes
 //   [data]   train, eval, workers, augment, mixup_alpha, label_smoothing, eval_batch, bad_clips
 //   [optim]  optimizer, lr, lr_batch, min_lr, warmup_epochs, warmup_steps, weight_decay, beta1, beta2, eps,
 //            dcls_lr_scale, max_grad_norm
@@ -24,6 +24,7 @@ struct TrainConfig {
     std::string variant = "dcls";   // dsc | dcls
     std::vector<int64_t> dims, depths;  // empty: the paper's sizes
     std::string norm = "layer";         // layer (the paper's) | batch (ConvNeXt only)
+    std::string head_pool = "mean";     // mean (the paper's) | time_max_mean
     double drop_path = 0.4;
     double layer_scale_init = 1e-6;  // main.py --layer_scale_init_value (ConvNeXt gamma, FastViT layer scales)
     int64_t num_classes = 527;

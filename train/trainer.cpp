@@ -101,6 +101,7 @@ models::ModelConfig model_config_of(const TrainConfig& c) {
   m.drop_path_rate = c.model.drop_path;
   m.layer_scale_init = c.model.layer_scale_init;
   m.norm = c.model.norm == "batch" ? models::Norm::batch : models::Norm::layer;
+  m.head_pool = c.model.head_pool == "time_max_mean" ? models::HeadPool::time_max_mean : models::HeadPool::mean;
   m.seed = uint64_t(c.train.seed);
   return m;
 }
