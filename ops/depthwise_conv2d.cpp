@@ -90,58 +90,111 @@ void depthwise_backward_input_cpu(const DepthwiseDims& d, const T* w, const T* d
 }
 
 // ---- CPU fast path: f32, stride 1, C a multiple of 16 ---------------------------------------------
-// Register blocking: 8 output columns x 16 channels of accumulators stay in vector registers while the taps
-// stream past, so the multiply-adds are independent instead of a chain through memory (the reference
-// above). Out-of-bounds taps are skipped per block. The backward input pass is the same correlation of dy
-// with the flipped kernel: dx[h, w] = sum_{r,s} dy[h + ph - r, w + pw - s] w[r, s].
-constexpr int64_t kBlockCols = 8, kLanes = 16;
+// The image is first copied with its zero padding into a (rows, Wp, C) buffer, so that no tap needs a bounds
+// test along the row (rows outside the image are skipped whole). Register blocking: 8 output columns x 16
+// channels of accumulators, and the taps of a kernel row in chunks of 8 held in registers; each input vector
+// is then loaded once per chunk and used by every (column, tap) pair it meets (up to 8 multiply-adds),
+// instead of once per multiply-add. Every output still sums its taps in the reference's order (rows, then
+// taps along the row), so the result equals the reference's up to the zero-padding's +0 terms. The backward
+// input pass is the same correlation of dy with the flipped kernel: dx[h, w] = sum_{r,s} dy[h + ph - r, w + pw - s] w[r, s].
+constexpr int64_t kBlockCols = 8, kLanes = 16, kTapChunk = 8;
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float)), aligned(sizeof(float))));
 
-// One output row `ho` of out (Wout, C) (+)= correlation of the image in (Hin, Win, C) with taps (KH, KW, C),
-// padding (ph, pw); out starts from bias (or 0), or from its own values when `accumulate`.
-ENGINE_CPU_CLONES void stride1_row_f32(const float* in, int64_t Hin, int64_t Win, int64_t C, const float* taps,
-                                       int64_t KH, int64_t KW, int64_t ph, int64_t pw, const float* bias,
-                                       bool accumulate, float* out, int64_t Wout, int64_t ho) {
+// 16 channels at p as one vector (by reference: a vector argument or result would change the ABI per clone).
+inline const Lanes& lanes_at(const float* p) { return *reinterpret_cast<const Lanes*>(p); }
+inline Lanes& lanes_at(float* p) { return *reinterpret_cast<Lanes*>(p); }
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// img (N, H, W, C) -> (N, H, Wp, C): padded column p holds image column p - left, zero where that is outside
+// the image (left < 0 drops the first -left image columns, as a padding above KW - 1 does in dx).
+std::vector<float> pad_columns(const float* img, int64_t N, int64_t H, int64_t W, int64_t C, int64_t left,
+                               int64_t Wp) {
+  std::vector<float> out(static_cast<size_t>(N * H * Wp * C), 0.f);
+  const int64_t c0 = std::max<int64_t>(0, -left), c1 = std::min(W, Wp - left);  // image columns kept
+  if (c1 <= c0) return out;
+#pragma omp parallel for schedule(static)
+  for (int64_t nh = 0; nh < N * H; ++nh)
+    std::copy_n(img + (nh * W + c0) * C, (c1 - c0) * C, out.data() + (nh * Wp + c0 + left) * C);
+  return out;
+}
+
+// acc[j] += sum_{k < kT} row[(j + k) * C] * taps[k * C], j < 8: output column j against taps k of one chunk;
+// input vector u = j + k is loaded once for all its pairs.
+template <int kT>
+__attribute__((always_inline)) inline void row_chunk(Lanes (&acc)[kBlockCols], const float* row, const float* taps,
+                                                     int64_t C) {
+  Lanes t[kT];
+#pragma GCC unroll 8
+  for (int k = 0; k < kT; ++k) t[k] = lanes_at(taps + k * C);
+#pragma GCC unroll 16
+  for (int u = 0; u < kBlockCols + kT - 1; ++u) {
+    const Lanes v = lanes_at(row + u * C);
+#pragma GCC unroll 8
+    for (int j = 0; j < kBlockCols; ++j)
+      if (u - j >= 0 && u - j < kT) acc[j] += v * t[u - j];
+  }
+}
+
+// acc[k] += sum_{i < 8} g[i] * row[(i + k) * C], k < kT: tap k of one chunk against output column i.
+template <int kT>
+__attribute__((always_inline)) inline void params_chunk(Lanes (&acc)[kTapChunk], const Lanes (&g)[kBlockCols],
+                                                        const float* row, int64_t C) {
+#pragma GCC unroll 16
+  for (int u = 0; u < kBlockCols + kT - 1; ++u) {
+    const Lanes v = lanes_at(row + u * C);
+#pragma GCC unroll 8
+    for (int k = 0; k < kT; ++k)
+      if (u - k >= 0 && u - k < kBlockCols) acc[k] += g[u - k] * v;
+  }
+}
+
+// One output row `ho` of out (Wout, C) (+)= correlation of the padded image in (Hin, Wp, C) with taps
+// (KH, KW, C); padded column wo + s holds input column wo + s - pw. out starts from bias (or 0), or from its
+// own values when `accumulate`. Needs Wp >= round_up(Wout, 8) + KW - 1.
+ENGINE_CPU_CLONES void stride1_row_f32(const float* in, int64_t Hin, int64_t Wp, int64_t C, const float* taps,
+                                       int64_t KH, int64_t KW, int64_t ph, const float* bias, bool accumulate,
+                                       float* out, int64_t Wout, int64_t ho) {
   for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
     for (int64_t wo0 = 0; wo0 < Wout; wo0 += kBlockCols) {
       const int64_t nb = std::min(kBlockCols, Wout - wo0);
       Lanes acc[kBlockCols];
-      Lanes init = {};
-      if (bias && !accumulate) init = *reinterpret_cast<const Lanes*>(bias + c0);
+      const Lanes init = bias && !accumulate ? lanes_at(bias + c0) : Lanes{};
       for (int64_t j = 0; j < kBlockCols; ++j)
-        acc[j] = accumulate && j < nb ? *reinterpret_cast<const Lanes*>(out + (wo0 + j) * C + c0) : init;
+        acc[j] = accumulate && j < nb ? lanes_at(out + (wo0 + j) * C + c0) : init;
       for (int64_t r = 0; r < KH; ++r) {
         const int64_t hi = ho - ph + r;
         if (hi < 0 || hi >= Hin) continue;
-        const float* row = in + hi * Win * C + c0;
+        const float* row = in + (hi * Wp + wo0) * C + c0;
         const float* trow = taps + r * KW * C + c0;
-        for (int64_t s = 0; s < KW; ++s) {
-          const int64_t base = wo0 - pw + s;  // input column of block column 0
-          const int64_t j0 = std::max<int64_t>(0, -base), j1 = std::min(nb, Win - base);
-          const Lanes t = *reinterpret_cast<const Lanes*>(trow + s * C);
-          if (j0 == 0 && j1 == kBlockCols) {
-#pragma GCC unroll 8
-            for (int64_t j = 0; j < kBlockCols; ++j) acc[j] += *reinterpret_cast<const Lanes*>(row + (base + j) * C) * t;
-          } else {
-#pragma GCC unroll 8
-            for (int64_t j = 0; j < kBlockCols; ++j)
-              if (j >= j0 && j < j1) acc[j] += *reinterpret_cast<const Lanes*>(row + (base + j) * C) * t;
-          }
+        int64_t s0 = 0;
+        for (; s0 + kTapChunk <= KW; s0 += kTapChunk) row_chunk<kTapChunk>(acc, row + s0 * C, trow + s0 * C, C);
+        switch (KW - s0) {  // the last, partial chunk
+#define ENGINE_ROW_TAIL(n) \
+  case n: row_chunk<n>(acc, row + s0 * C, trow + s0 * C, C); break;
+          ENGINE_ROW_TAIL(1) ENGINE_ROW_TAIL(2) ENGINE_ROW_TAIL(3) ENGINE_ROW_TAIL(4) ENGINE_ROW_TAIL(5)
+          ENGINE_ROW_TAIL(6) ENGINE_ROW_TAIL(7)
+#undef ENGINE_ROW_TAIL
+          default: break;
         }
       }
-      for (int64_t j = 0; j < nb; ++j) *reinterpret_cast<Lanes*>(out + (wo0 + j) * C + c0) = acc[j];
+      for (int64_t j = 0; j < nb; ++j) lanes_at(out + (wo0 + j) * C + c0) = acc[j];
     }
   }
 }
 
 bool use_stride1_fast_path(const DepthwiseDims& d) { return d.sh == 1 && d.sw == 1 && d.C % kLanes == 0; }
 
+// Padded width for outputs of width Wout and kernels of width KW (stride1_row_f32, stride1_params_row_f32).
+int64_t padded_width(int64_t Wout, int64_t KW) { return round_up(Wout, kBlockCols) + KW - 1; }
+
 void depthwise_forward_fast(const DepthwiseDims& d, const float* x, const float* w, const float* b, float* y) {
   const std::vector<float> wt = taps_channels_last(d, w);  // (KH, KW, C)
+  const int64_t Wp = padded_width(d.Wo, d.KW);
+  const std::vector<float> xp = pad_columns(x, d.N, d.H, d.W, d.C, d.pw, Wp);  // (N, H, Wp, C)
 #pragma omp parallel for schedule(static)
   for (int64_t nh = 0; nh < d.N * d.Ho; ++nh) {
     const int64_t n = nh / d.Ho, ho = nh % d.Ho;
-    stride1_row_f32(x + n * d.H * d.W * d.C, d.H, d.W, d.C, wt.data(), d.KH, d.KW, d.ph, d.pw, b, false,
+    stride1_row_f32(xp.data() + n * d.H * Wp * d.C, d.H, Wp, d.C, wt.data(), d.KH, d.KW, d.ph, b, false,
                     y + nh * d.Wo * d.C, d.Wo, ho);
   }
 }
@@ -152,44 +205,48 @@ void depthwise_backward_input_fast(const DepthwiseDims& d, const float* w, const
   const int64_t taps = d.KH * d.KW;
   for (int64_t t = 0; t < taps; ++t)
     std::copy_n(wt.data() + (taps - 1 - t) * d.C, d.C, flipped.data() + t * d.C);
+  const int64_t Wp = padded_width(d.W, d.KW);
+  const std::vector<float> dyp = pad_columns(dy, d.N, d.Ho, d.Wo, d.C, d.KW - 1 - d.pw, Wp);  // (N, Ho, Wp, C)
 #pragma omp parallel for schedule(static)
   for (int64_t nh = 0; nh < d.N * d.H; ++nh) {
     const int64_t n = nh / d.H, hi = nh % d.H;
-    stride1_row_f32(dy + n * d.Ho * d.Wo * d.C, d.Ho, d.Wo, d.C, flipped.data(), d.KH, d.KW, d.KH - 1 - d.ph,
-                    d.KW - 1 - d.pw, nullptr, true, dx + nh * d.W * d.C, d.W, hi);
+    stride1_row_f32(dyp.data() + n * d.Ho * Wp * d.C, d.Ho, Wp, d.C, flipped.data(), d.KH, d.KW, d.KH - 1 - d.ph,
+                    nullptr, true, dx + nh * d.W * d.C, d.W, hi);
   }
 }
 
 // dw over one output row `ho`: part (KH, KW, C) += sum_wo dy[wo] * x[ho - ph + r, wo - pw + s] for every tap,
-// 8 taps of a kernel row x 16 channels of accumulators in registers while wo streams past.
-ENGINE_CPU_CLONES void stride1_params_row_f32(const float* x, int64_t H, int64_t W, int64_t C, const float* dy,
-                                              int64_t Wo, int64_t KH, int64_t KW, int64_t ph, int64_t pw, int64_t ho,
+// with x padded as in stride1_row_f32 (padded column wo + s). 8 taps x 16 channels of accumulators and 8
+// columns of dy in registers; each padded x vector is loaded once per (chunk, column block).
+ENGINE_CPU_CLONES void stride1_params_row_f32(const float* xp, int64_t H, int64_t Wp, int64_t C, const float* dy,
+                                              int64_t Wo, int64_t KH, int64_t KW, int64_t ph, int64_t ho,
                                               float* part) {
   for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
     for (int64_t r = 0; r < KH; ++r) {
       const int64_t hi = ho - ph + r;
       if (hi < 0 || hi >= H) continue;
-      const float* row = x + hi * W * C + c0;
-      for (int64_t s0 = 0; s0 < KW; s0 += kBlockCols) {
-        const int64_t nb = std::min(kBlockCols, KW - s0);
-        Lanes acc[kBlockCols] = {};
-        // Tap s0 + j reads input column wo - pw + s0 + j: in bounds for wo in [pw - s0 - j, W + pw - s0 - j).
-        const int64_t all_lo = std::max<int64_t>(0, pw - s0), all_hi = std::min(Wo, W + pw - s0 - (nb - 1));
-        for (int64_t wo = 0; wo < Wo; ++wo) {
-          const Lanes g = *reinterpret_cast<const Lanes*>(dy + wo * C + c0);
-          const float* xp = row + (wo - pw + s0) * C;  // column of tap s0 (may be outside the row)
-          if (nb == kBlockCols && wo >= all_lo && wo < all_hi) {
-#pragma GCC unroll 8
-            for (int64_t j = 0; j < kBlockCols; ++j) acc[j] += g * *reinterpret_cast<const Lanes*>(xp + j * C);
-          } else {
-#pragma GCC unroll 8
-            for (int64_t j = 0; j < kBlockCols; ++j) {
-              const int64_t col = wo - pw + s0 + j;
-              if (j < nb && col >= 0 && col < W) acc[j] += g * *reinterpret_cast<const Lanes*>(xp + j * C);
-            }
+      const float* row = xp + hi * Wp * C + c0;
+      for (int64_t s0 = 0; s0 < KW; s0 += kTapChunk) {
+        const int64_t nt = std::min(kTapChunk, KW - s0);
+        Lanes acc[kTapChunk] = {};
+        for (int64_t wo0 = 0; wo0 < Wo; wo0 += kBlockCols) {
+          const int64_t nb = std::min(kBlockCols, Wo - wo0);
+          Lanes g[kBlockCols];
+          for (int64_t i = 0; i < kBlockCols; ++i) g[i] = i < nb ? lanes_at(dy + (wo0 + i) * C + c0) : Lanes{};
+          const float* xr = row + (wo0 + s0) * C;
+          switch (nt) {
+#define ENGINE_PARAMS_CHUNK(n) \
+  case n: params_chunk<n>(acc, g, xr, C); break;
+            ENGINE_PARAMS_CHUNK(1) ENGINE_PARAMS_CHUNK(2) ENGINE_PARAMS_CHUNK(3) ENGINE_PARAMS_CHUNK(4)
+            ENGINE_PARAMS_CHUNK(5) ENGINE_PARAMS_CHUNK(6) ENGINE_PARAMS_CHUNK(7) ENGINE_PARAMS_CHUNK(8)
+#undef ENGINE_PARAMS_CHUNK
+            default: break;
           }
         }
-        for (int64_t j = 0; j < nb; ++j) *reinterpret_cast<Lanes*>(part + (r * KW + s0 + j) * C + c0) += acc[j];
+        for (int64_t k = 0; k < nt; ++k) {
+          float* p = part + (r * KW + s0 + k) * C + c0;
+          lanes_at(p) += acc[k];
+        }
       }
     }
   }
@@ -213,6 +270,8 @@ void add_thread_partials(int nt, int64_t taps, int64_t C, const std::vector<T>& 
 void depthwise_backward_params_fast(const DepthwiseDims& d, const float* x, const float* dy, float* dw, float* db) {
   const int64_t C = d.C, taps = d.KH * d.KW;
   const int nt = omp_get_max_threads();
+  const int64_t Wp = padded_width(d.Wo, d.KW);
+  const std::vector<float> xp = dw ? pad_columns(x, d.N, d.H, d.W, C, d.pw, Wp) : std::vector<float>();  // (N, H, Wp, C)
   std::vector<float> part_w(dw ? size_t(nt * taps * C) : 0, 0.f);  // (nt, KH, KW, C)
   std::vector<float> part_b(db ? size_t(nt * C) : 0, 0.f);         // (nt, C)
 #pragma omp parallel num_threads(nt)
@@ -226,7 +285,7 @@ void depthwise_backward_params_fast(const DepthwiseDims& d, const float* x, cons
         for (int64_t wo = 0; wo < d.Wo; ++wo)
           for (int64_t c = 0; c < C; ++c) part_b[size_t(t * C + c)] += dyr[wo * C + c];
       if (dw)
-        stride1_params_row_f32(x + n * d.H * d.W * C, d.H, d.W, C, dyr, d.Wo, d.KH, d.KW, d.ph, d.pw, ho,
+        stride1_params_row_f32(xp.data() + n * d.H * Wp * C, d.H, Wp, C, dyr, d.Wo, d.KH, d.KW, d.ph, ho,
                                part_w.data() + size_t(t) * taps * C);
     }
   }

@@ -9,5 +9,6 @@
 int main(int argc, char** argv) {
   engine::flush_denormals();  // as every app does (engine/app_main.h)
   testing::register_op_tests(testing::Driver::gradcheck);
+  testing::register_op_tests(testing::Driver::f32);
   return Catch::Session().run(argc, argv);
 }

@@ -172,4 +172,43 @@ void run_parity(const std::string& op, const OpCase& c) {
   cuda_set_guard_mode(false);
 }
 
+void run_f32_vs_f64(const std::string& op, const OpCase& c) {
+  INFO("op " << op << ", case " << c.label);
+  if (c.f32_rtol < 0) {
+    WARN("not compared in f32 (see the case): op " << op << ", case " << c.label);
+    return;
+  }
+  const double rtol = c.f32_rtol > 0 ? c.f32_rtol : c.parity_rtol;
+  std::mt19937_64 rng(case_seed(op, c) ^ 0x632be59bd9b4e019ull);
+  std::vector<Tensor> in32 = make_inputs(c, rng, DType::f32), in64;
+  for (size_t i = 0; i < in32.size(); ++i) {
+    in64.push_back(in32[i].to(DType::f64));  // the same values: f32 -> f64 is exact
+    in32[i].set_requires_grad(c.inputs[i].grad);
+    in64[i].set_requires_grad(c.inputs[i].grad);
+  }
+  autograd::clear_tape();
+  std::vector<Tensor> out32 = c.forward(in32);
+  std::vector<Tensor> proj32, proj64;
+  for (auto& o : out32) {
+    proj32.push_back(random_tensor(o.shape(), -1, 1, rng, DType::f32));
+    proj64.push_back(proj32.back().to(DType::f64));
+  }
+  autograd::backward(out32, proj32);
+  std::vector<Tensor> out64 = c.forward(in64);
+  REQUIRE(out64.size() == out32.size());
+  autograd::backward(out64, proj64);
+
+  for (size_t k = 0; k < out32.size(); ++k) {
+    INFO("output " << k << " shape " << shape_str(out32[k].shape()));
+    REQUIRE(out32[k].dtype() == DType::f32);
+    REQUIRE(max_rel_error(as_doubles(out32[k]), as_doubles(out64[k])) <= rtol);
+  }
+  for (size_t i = 0; i < in32.size(); ++i) {
+    if (!c.inputs[i].grad) continue;
+    INFO("gradient of input " << i << " shape " << shape_str(in32[i].shape()));
+    REQUIRE(in32[i].grad().defined());
+    REQUIRE(max_rel_error(as_doubles(in32[i].grad()), as_doubles(in64[i].grad())) <= rtol);
+  }
+}
+
 }  // namespace testing

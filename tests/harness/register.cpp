@@ -16,8 +16,11 @@ class OpInvoker : public Catch::ITestInvoker {
     auto cases = op_case_registry().at(op_)();
     REQUIRE(!cases.empty());
     for (const auto& c : cases) {
-      if (driver_ == Driver::gradcheck) run_gradcheck(op_, c);
-      else run_parity(op_, c);
+      switch (driver_) {
+        case Driver::gradcheck: run_gradcheck(op_, c); break;
+        case Driver::parity: run_parity(op_, c); break;
+        case Driver::f32: run_f32_vs_f64(op_, c); break;
+      }
     }
   }
 
@@ -29,9 +32,10 @@ class OpInvoker : public Catch::ITestInvoker {
 
 void register_op_tests(Driver driver) {
   static std::deque<std::string> names;  // Catch keeps StringRefs to these
-  const char* tag = driver == Driver::gradcheck ? "[gradcheck]" : "[parity][gpu]";
+  const char* tag = driver == Driver::gradcheck ? "[gradcheck]" : driver == Driver::f32 ? "[f32]" : "[parity][gpu]";
+  const char* prefix = driver == Driver::gradcheck ? "gradcheck: " : driver == Driver::f32 ? "f32: " : "parity: ";
   for (const auto& kv : op_case_registry()) {
-    names.push_back((driver == Driver::gradcheck ? "gradcheck: " : "parity: ") + kv.first);
+    names.push_back(prefix + kv.first);
     Catch::AutoReg(new OpInvoker(kv.first, driver), CATCH_INTERNAL_LINEINFO, Catch::StringRef(),
                    Catch::NameAndTags{names.back(), tag});
   }

@@ -1,6 +1,6 @@
 // Cases for ops/depthwise_conv2d: odd channel counts and map sizes, square and non-square kernels from
 // 3x3 to 31x31, strides 1 and 2, paddings below, at and above kernel/2, with and without bias, and
-// kernels larger than the map (the 23x23 DCLS kernel on the 8x7 stage).
+// kernels larger than the map (the 23x23 DCLS kernel on the 8x7 stage), and the f32 fast path's shapes.
 #include "ops/depthwise_conv2d.h"
 #include "tests/harness/op_cases.h"
 
@@ -43,6 +43,12 @@ std::vector<OpCase> depthwise_cases() {
            {2, 5, 4, 3, 23, 23, {1, 1, 11, 11}, true},   // DCLS 23x23 on a map smaller than the kernel
            {1, 9, 7, 2, 31, 25, {1, 2, 15, 12}, false},  // largest, non-square kernel
            {1, 3, 17, 9, 5, 7, {1, 1, 2, 3}, true},      // odd channel count above the SIMD width
+           // Stride 1 with C a multiple of 16: the f32 register-blocked path (8-column blocks with a tail,
+           // tap chunks of 8 with a tail, padding above KW - 1 in the input gradient).
+           {2, 7, 13, 16, 23, 23, {1, 1, 11, 11}, true},  // DCLS 23x23, Wo = 13: one block + a tail of 5
+           {1, 5, 19, 32, 7, 7, {1, 1, 3, 3}, false},     // 7x7, two channel vectors, Wo = 19
+           {1, 4, 6, 16, 3, 3, {1, 1, 2, 4}, true},       // pad 4 > KW - 1 along the row, Wo = 10
+           {1, 6, 9, 16, 5, 9, {1, 1, 1, 4}, true},       // non-square, padding below kernel/2 in rows
        })
     cases.push_back(make_case(k));
   return cases;

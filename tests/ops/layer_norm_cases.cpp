@@ -32,7 +32,11 @@ REGISTER_OP_CASES(layer_norm, [] {
     for (Affine a : {Affine::weight_bias, Affine::weight_only, Affine::none})
       cases.push_back(layer_norm_case({2, 3, 5, 7}, a, eps));
   }
-  cases.push_back(layer_norm_case({5, 2}, Affine::weight_bias, 1e-5));
+  OpCase two = layer_norm_case({5, 2}, Affine::weight_bias, 1e-5);
+  // Two channels normalise to about +-1 whatever x is: dx is a difference of nearly equal terms, of which f32
+  // keeps about 4 digits (1.9e-4 measured against f64).
+  two.f32_rtol = 1e-3;
+  cases.push_back(two);
   OpCase wide = layer_norm_case({3, 300}, Affine::weight_bias, 1e-6);
   wide.parity_rtol = 3e-5;  // f32 sums over 300 channels
   cases.push_back(wide);
