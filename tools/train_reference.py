@@ -281,7 +281,8 @@ def main():
         schedule = utils.cosine_scheduler(lr, oc["min_lr"], epochs, niter, warmup_epochs=warmup_epochs,
                                           warmup_steps=oc["warmup_steps"])
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"reference: {name} depths {depths} dims {dims}, {n_params:,} parameters, {device}, {args.threads} threads; "
+    print(f"reference: {name} depths {depths} dims {dims}, norm {mc['norm']}, head pool {mc['head_pool']}, "
+          f"{n_params:,} parameters, {device}, {args.threads} threads; "
           f"train {len(x_train)} clips ({dc['train']}), eval {len(x_eval)} ({dc['eval']}); {oc['optimizer']} lr "
           f"{lr:.6g} (= {oc['lr']} x {batch * update_freq} / {oc['lr_batch']}), {warmup} warm-up steps, min_lr "
           f"{oc['min_lr']}; {epochs} epochs x {niter} steps of {batch} x {update_freq}; mixup {dc['mixup_alpha']}, "
