@@ -19,11 +19,13 @@ namespace engine::data {
 
 void to_json(nlohmann::json& j, const LoaderState& s) {
   j = nlohmann::json{{"epoch", s.epoch}, {"position", s.position}, {"seed", s.seed}};
+  if (s.world_size != 1) j["world_size"] = s.world_size;  // single-process checkpoints stay as they were
 }
 void from_json(const nlohmann::json& j, LoaderState& s) {
   j.at("epoch").get_to(s.epoch);
   j.at("position").get_to(s.position);
   j.at("seed").get_to(s.seed);
+  s.world_size = j.value("world_size", 1);
 }
 
 // The Philox offset of an epoch's shuffle: the top bit keeps it apart from other streams of the same seed.
@@ -42,12 +44,13 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
   return p;
 }
 
-static int64_t shard_size(int64_t n, bool drop_last, int world) {
-  return drop_last ? n / world : (n + world - 1) / world;
+static int64_t shard_size(int64_t n, bool drop_last, bool pad, int rank, int world) {
+  if (drop_last) return n / world;
+  return pad ? (n + world - 1) / world : (n - rank + world - 1) / world;
 }
 
 std::vector<int64_t> shard_indices(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, bool drop_last, int rank,
-                                   int world) {
+                                   int world, bool pad) {
   USER_CHECK(world >= 1 && rank >= 0 && rank < world, "rank ", rank, " is outside world size ", world);
   std::vector<int64_t> order;
   if (shuffle) {
@@ -56,8 +59,9 @@ std::vector<int64_t> shard_indices(int64_t n, uint64_t seed, int64_t epoch, bool
     order.resize(size_t(n));
     std::iota(order.begin(), order.end(), int64_t(0));
   }
-  // DistributedSampler: the order truncated (drop_last) or padded by wrapping to num * W, then every W-th.
-  const int64_t num = n > 0 ? shard_size(n, drop_last, world) : 0;
+  // DistributedSampler: the order truncated (drop_last) or padded by wrapping to num * W (pad), then every
+  // W-th; without pad every W-th below n.
+  const int64_t num = n > 0 ? shard_size(n, drop_last, pad, rank, world) : 0;
   std::vector<int64_t> mine(static_cast<size_t>(num));
   for (int64_t k = 0; k < num; ++k) mine[size_t(k)] = order[size_t((rank + k * world) % n)];
   return mine;
@@ -106,7 +110,7 @@ struct Loader::Impl {
     cfg.augment_cfg.f_min = fe.f_min;
     cfg.augment_cfg.f_max = fe.f_max;
     cfg.augment_cfg.silence_db = float(10 * std::log10(fe.amin));
-    per_rank = shard_size(reader.size(), cfg.drop_last, cfg.world_size);
+    per_rank = shard_size(reader.size(), cfg.drop_last, cfg.pad, cfg.rank, cfg.world_size);
     bpe = cfg.drop_last ? per_rank / cfg.batch_size : (per_rank + cfg.batch_size - 1) / cfg.batch_size;
     USER_CHECK(bpe > 0, cfg.path, ": ", reader.size(), " clips give rank ", cfg.rank, " of ", cfg.world_size,
                " no batch of ", cfg.batch_size, cfg.drop_last ? " (drop_last)" : "");
@@ -117,7 +121,7 @@ struct Loader::Impl {
     auto it = shards.find(e);
     if (it != shards.end()) return it->second;
     auto s = std::make_shared<const std::vector<int64_t>>(
-        shard_indices(reader.size(), seed, e, cfg.shuffle, cfg.drop_last, cfg.rank, cfg.world_size));
+        shard_indices(reader.size(), seed, e, cfg.shuffle, cfg.drop_last, cfg.rank, cfg.world_size, cfg.pad));
     shards.emplace(e, s);
     if (shards.size() > 4) shards.erase(shards.begin());  // workers run at most a few epochs ahead
     return s;
@@ -278,11 +282,13 @@ bool Loader::next(Batch& out) {
 
 int64_t Loader::batches_per_epoch() const { return impl_->bpe; }
 int64_t Loader::samples_per_epoch() const { return impl_->per_rank; }
-LoaderState Loader::state() const { return {impl_->epoch, impl_->position, impl_->seed}; }
+LoaderState Loader::state() const { return {impl_->epoch, impl_->position, impl_->seed, impl_->cfg.world_size}; }
 const SpectrogramReader& Loader::reader() const { return impl_->reader; }
 
 void Loader::restore(const LoaderState& s) {
   Impl& L = *impl_;
+  USER_CHECK(s.world_size == L.cfg.world_size, "loader state: saved by a run of ", s.world_size,
+             " ranks, this run has ", L.cfg.world_size, " (resume a run with the number of ranks it was started with)");
   USER_CHECK(s.epoch >= 0 && s.position >= 0 && s.position <= L.bpe, "loader state: epoch ", s.epoch,
              ", position ", s.position, " is outside [0, ", L.bpe, "] batches per epoch of ", L.cfg.path);
   L.stop();  // prefetched batches belong to the old position (and maybe the old seed)

@@ -2,7 +2,9 @@
 //   - order: per epoch, a permutation drawn from (seed, epoch) with Philox (engine/rng.h), identical on every
 //     rank, then sharded like torch's DistributedSampler: drop_last gives each rank floor(N/W) clips (the
 //     tail of the permutation is dropped), otherwise the permutation is padded by wrapping to ceil(N/W)*W
-//     clips; rank r takes positions r, r+W, r+2W, ... Batches of batch_size; drop_last drops a short last one.
+//     clips (pad) or not padded (rank r then has ceil((N-r)/W) clips, and no clip is visited twice: what
+//     evaluation needs); rank r takes positions r, r+W, r+2W, ... Batches of batch_size; drop_last drops a
+//     short last one.
 //   - per clip: dB log-mel read (float16/32 -> float), augment_clip (when cfg.augment, key = epoch*2^32 + clip
 //     index), then (x - mean) / stddev as torchvision's Normalize.
 //   - bad clips (data/spectrogram_check.h: NaN/inf, silent, no labels), judged on the stored values before
@@ -33,6 +35,7 @@ struct LoaderConfig {
   int batch_size = 32;
   bool shuffle = true;
   bool drop_last = true;  // both the sampler's (floor(N/W) per rank) and the batcher's (no short last batch)
+  bool pad = true;        // without drop_last: pad the shards to equal sizes with repeated clips (see above)
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
   int workers = 2;
@@ -63,6 +66,7 @@ struct LoaderState {
   int64_t epoch = 0;
   int64_t position = 0;
   uint64_t seed = 0;
+  int world_size = 1;  // ranks of the run that saved it (absent in older checkpoints: 1); restore() requires the same
 };
 void to_json(nlohmann::json& j, const LoaderState& s);
 void from_json(const nlohmann::json& j, LoaderState& s);
@@ -71,7 +75,7 @@ void from_json(const nlohmann::json& j, LoaderState& s);
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 // The clip indices that `rank` of `world` visits in `epoch`, in order (DistributedSampler semantics).
 std::vector<int64_t> shard_indices(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, bool drop_last, int rank,
-                                   int world);
+                                   int world, bool pad = true);
 
 class Loader {
  public:

@@ -6,6 +6,7 @@ ENGINE_APT_PACKAGES=(
   libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev catch2
   libhdf5-dev libsndfile1-dev libsoxr-dev libfftw3-dev
   libtomlplusplus-dev libboost-math-dev libssl-dev ccache
+  libopenmpi-dev openmpi-bin
 )
 
 ensure_deps() { ensure_packages "${ENGINE_APT_PACKAGES[@]}"; }
