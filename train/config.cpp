@@ -68,6 +68,8 @@ const std::vector<Field>& fields() {
       FIELD(train, keep_last, integer, "periodic checkpoints kept, at least 1 (the best is kept besides)"),
       FIELD(train, on_nonfinite, text, "skip | stop: what a NaN/Inf loss or gradient does"),
       FIELD(train, out, text, "run directory: config, log, checkpoints"),
+      FIELD(train, dist_timeout, real, "data-parallel runs: seconds a rank waits for its peers (start-up, each collective) before failing"),
+      FIELD(train, check_every, integer, "data-parallel runs: check that all ranks hold identical parameters every N optimizer steps (0: never)"),
   };
   return table;
 }
@@ -291,6 +293,8 @@ void validate(const TrainConfig& c) {
   non_negative("train.eval_every", double(c.train.eval_every));
   positive("train.log_every", double(c.train.log_every));
   positive("train.keep_last", double(c.train.keep_last));
+  positive("train.dist_timeout", c.train.dist_timeout);
+  non_negative("train.check_every", double(c.train.check_every));
   USER_CHECK(!c.train.out.empty(), "train.out: must name a directory");
 }
 

@@ -7,7 +7,7 @@
 //   [optim]  optimizer, lr, lr_batch, min_lr, warmup_epochs, warmup_steps, weight_decay, beta1, beta2, eps,
 //            dcls_lr_scale, max_grad_norm
 //   [train]  epochs, batch, update_freq, seed, device, ema, ema_decay, eval_every, log_every, keep_last,
-//            on_nonfinite, out
+//            on_nonfinite, out, dist_timeout, check_every
 // Meaning of each key: the table in config.cpp (also printed by --help). Unknown keys, values of the
 // wrong type and out-of-range values are UserErrors naming the file (or flag) and the key.
 #pragma once
@@ -63,10 +63,15 @@ struct TrainConfig {
     int64_t keep_last = 2;   // periodic checkpoints kept besides the best
     std::string on_nonfinite = "skip";  // skip | stop
     std::string out = "runs/train";
+    double dist_timeout = 300;  // seconds (data-parallel runs, docs/distributed.md)
+    int64_t check_every = 100;  // optimizer steps between checks that all ranks hold the same parameters; 0: never
   } train;
 
-  int64_t total_batch() const { return train.batch * train.update_freq; }
-  double effective_lr() const { return optim.lr * double(total_batch()) / double(optim.lr_batch); }
+  // world_size: data-parallel ranks, each with its own train.batch x train.update_freq clips per step.
+  int64_t total_batch(int world_size = 1) const { return train.batch * train.update_freq * world_size; }
+  double effective_lr(int world_size = 1) const {
+    return optim.lr * double(total_batch(world_size)) / double(optim.lr_batch);
+  }
 };
 
 // The paper's run for an architecture and variant (shared/spec/recipe.md D.5): the defaults above, with
