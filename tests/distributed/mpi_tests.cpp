@@ -8,8 +8,8 @@
 //     equals one process with the same total batch (4 clips x 2) within a float tolerance, and two 2-rank
 //     runs are bit-identical.
 // The synthetic task of tests/harness/synthetic_task.h (K 5 classes, M 32 mel bins x T 129 frames).
-// Hidden cases ([.]) that end the job on purpose, run by their own CTest entries: a rank that dies and a rank
-// that hangs past the timeout.
+// Hidden cases ([.]) that end the job on purpose, run by their own CTest entries: a training error on one
+// rank, a rank that dies and a rank that hangs past the timeout.
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
@@ -208,6 +208,19 @@ TEST_CASE("mpi: 2-rank training equals one process with the same total batch, an
                 worst, worst_loss);
   }
   world().barrier();
+}
+
+TEST_CASE("mpi: a training error on one rank ends every rank, with its message", "[.][abort]") {
+  // Clip 3 is silent and data.bad_clips = stop: the rank whose shard holds it stops the run while the other
+  // waits in the gradient all-reduce.
+  const std::string data = shared_dir() + "/silent.h5";
+  if (world().rank() == 0) test::write_synthetic_task(data, 24, 1, /*silent=*/{3});
+  world().barrier();
+  train::TrainConfig c = config(shared_dir() + "/stopped", 2);
+  c.data.train = data;
+  c.data.bad_clips = "stop";
+  train::run_training(c, false, 0, &world());
+  FAIL("the run went past a silent clip with data.bad_clips = stop");
 }
 
 TEST_CASE("mpi: a rank that dies mid-step ends the job", "[.][die]") {
