@@ -361,11 +361,11 @@ TrainOutcome train_ranks(const TrainConfig& cfg, bool resume, int64_t stop_after
         n.unlabelled += bad.faults.unlabelled;
         if (named_bad.insert(bad.index).second) std::printf("%s; left out (data.bad_clips = skip)\n", bad.message.c_str());
       }
+      broadcast_buffers();  // on every rank, also one whose micro-batch turns out empty
       const int B = int(b.x.shape()[0]);
       if (B == 0) continue;  // every clip of the micro-batch was bad
       // Each rank draws its own mixup and drop path (rank r of W: stream micro * W + r; one rank: micro).
       const uint64_t micro = uint64_t((st.step * uf + u) * W + rank);
-      broadcast_buffers();
       if (mixup.alpha > 0)
         data::mixup_batch(b.x.data<float>(), b.y.data<float>(), B, b.x.numel() / B, K, mixup,
                           uint64_t(cfg.train.seed), micro);

@@ -6,7 +6,8 @@
 //     none is counted twice);
 //   - 2-rank training (2 x 2 clips per micro-batch, 2 micro-batches per step, 6 steps, augmentation and EMA on)
 //     equals one process with the same total batch (4 clips x 2) within a float tolerance, and two 2-rank
-//     runs are bit-identical.
+//     runs are bit-identical;
+//   - a BatchNorm model with a bad clip on one rank: replicas identical at every step, the clip counted once.
 // The synthetic task of tests/harness/synthetic_task.h (K 5 classes, M 32 mel bins x T 129 frames).
 // Hidden cases ([.]) that end the job on purpose, run by their own CTest entries: a training error on one
 // rank, a rank that dies and a rank that hangs past the timeout.
@@ -206,6 +207,47 @@ TEST_CASE("mpi: 2-rank training equals one process with the same total batch, an
     CHECK(worst < 1e-5);
     std::printf("2 ranks vs 1 process, 6 steps: largest weight difference %.3g, largest relative loss difference %.3g\n",
                 worst, worst_loss);
+  }
+  world().barrier();
+}
+
+TEST_CASE("mpi: a BatchNorm model with a bad clip: replicas stay identical, bad clips are counted once", "[mpi]") {
+  // BatchNorm's running statistics are broadcast before every forward; clip 3 is silent and left out by
+  // whichever rank holds it, so the ranks' micro-batches differ in size for one step.
+  const std::string data = shared_dir() + "/one_silent.h5";
+  if (world().rank() == 0) test::write_synthetic_task(data, 24, 1, /*silent=*/{3});
+  world().barrier();
+  std::vector<std::string> runs;
+  for (const char* name : {"/bn_a", "/bn_b"}) {
+    train::TrainConfig c = config(shared_dir() + name, 3);  // 3 clips: 2 left beside the bad one (BatchNorm needs 2)
+    c.model.norm = "batch";
+    c.data.train = data;
+    REQUIRE(train::run_training(c, false, 0, &world()).finished);  // check_every = 1: compared every step
+    runs.push_back(c.train.out);
+  }
+  if (world().rank() == 0) {
+    const std::string ck = "/checkpoint-000000004/model.safetensors";  // 12 clips per rank: 2 steps per epoch
+    CHECK(test::read_bytes(runs[0] + ck) == test::read_bytes(runs[1] + ck));
+    std::ifstream log(runs[0] + "/log.jsonl");
+    int epochs = 0;
+    for (std::string line; std::getline(log, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (j["type"] != "epoch") continue;
+      ++epochs;
+      CHECK(j["bad_clips"] == 1);  // summed over the ranks: the one rank that met it
+      CHECK(j["silent"] == 1);
+    }
+    CHECK(epochs == 2);
+    // The split evaluation used rank 0's running statistics on both ranks: rank 0's checkpoint, evaluated in
+    // one process, gives the metrics recorded at that evaluation.
+    const std::string last = runs[0] + "/checkpoint-000000004";
+    auto model = models::create_model(models::model_config_from_file(last + "/model.safetensors", ""));
+    load_module(*model, last + "/model.safetensors");
+    const train::Evaluation e = train::evaluate(*model, task().eval, 4, Device::CPU, 0);
+    std::ifstream state_file(last + "/state.json");
+    const auto state = nlohmann::json::parse(state_file);
+    CHECK(e.metrics.map == Approx(state["eval"]["map"].get<double>()).epsilon(1e-9));
+    CHECK(e.loss == Approx(state["eval"]["loss"].get<double>()).epsilon(1e-6));
   }
   world().barrier();
 }
