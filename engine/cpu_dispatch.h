@@ -5,7 +5,10 @@
 // or per-block body and call it from the parallel loop.
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+// Not under ThreadSanitizer: it instruments the ifunc resolver, which the loader runs before TSan's runtime
+// is up (a crash at start-up); that build is for the loader's and prep's threads, not for speed.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && \
+    !defined(__SANITIZE_THREAD__)
 #define ENGINE_CPU_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
 #else
 #define ENGINE_CPU_CLONES

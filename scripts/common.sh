@@ -33,3 +33,13 @@ configure_and_build() {
   cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
   ninja -C "$dir" -j "${ENGINE_JOBS:-$(nproc)}"
 }
+
+# The sanitizer builds (docs/reliability.md), CPU-only at -O1 with line tables (-g1: readable stacks, a third of
+# the compile time of -g). build-asan/: clang with ASan + UBSan and libFuzzer's coverage, so that one build runs
+# the CPU test suite and the fuzz targets (scripts/fuzz). build-tsan/: gcc with TSan.
+ENGINE_SANITIZER_FLAGS=(-DENGINE_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1")
+ENGINE_ASAN_BUILD_ARGS=("${ENGINE_SANITIZER_FLAGS[@]}" -DCMAKE_CXX_COMPILER=clang++ -DENGINE_FUZZ=ON
+                        -DENGINE_SANITIZE=address,undefined)
+ENGINE_TSAN_BUILD_ARGS=("${ENGINE_SANITIZER_FLAGS[@]}" -DENGINE_SANITIZE=thread)
+# clang for build-asan/; libomp-dev: clang's OpenMP runtime.
+ENGINE_SANITIZER_PACKAGES=(clang libomp-dev)

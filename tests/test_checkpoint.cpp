@@ -215,7 +215,7 @@ TEST_CASE("checkpoint: num_batches_tracked may be absent from a checkpoint", "[c
       INFO("key " << key);
       const bool counter = t.dtype() == DType::i64;
       if (counter) CHECK(t.item<int64_t>() == 0);  // kept its own value
-      auto it = std::find_if(sd.begin(), sd.end(), [&](const auto& kv) { return kv.first == key; });
+      auto it = std::find_if(sd.begin(), sd.end(), [&wanted = key](const auto& kv) { return kv.first == wanted; });
       CHECK((it != sd.end()) != counter);
       if (it != sd.end()) CHECK(same_bytes(t, it->second));
     }

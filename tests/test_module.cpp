@@ -77,6 +77,8 @@ const Tensor& find(const NamedTensors& nt, const std::string& key) {
   FAIL("no key " << key);
   throw;
 }
+// The result refers into nt: a temporary state dict would leave it dangling.
+const Tensor& find(NamedTensors&& nt, const std::string& key) = delete;
 
 NamedTensors without(NamedTensors sd, const std::string& key) {
   sd.erase(std::remove_if(sd.begin(), sd.end(), [&](const auto& kv) { return kv.first == key; }), sd.end());
@@ -175,9 +177,10 @@ TEST_CASE("module: load_state_dict copies values and keeps aliases", "[module]")
   SECTION("alias group under a later name only") {
     dst.load_state_dict(without(cloned(src.state_dict()), "blocks.0.dwconv.P"));
   }
+  const NamedTensors loaded = dst.state_dict();
   for (const auto& [k, t] : src.state_dict()) {
     INFO(k);
-    const Tensor& d = find(dst.state_dict(), k);
+    const Tensor& d = find(loaded, k);
     if (t.dtype() == DType::f32) REQUIRE(d.to_vector<float>() == t.to_vector<float>());
     else REQUIRE(d.to_vector<int64_t>() == t.to_vector<int64_t>());
   }

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <type_traits>
 
 #include "engine/safetensors.h"
 #include "tests/harness/temp_dir.h"
@@ -42,7 +43,12 @@ std::string raw_of(const Tensor& t) {
 template <class T>
 Tensor iota(const Shape& shape, double start, double step) {
   std::vector<T> v(size_t(shape_numel(shape)));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = T(start + step * double(i));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double x = start + step * double(i);
+    // Integers through int64_t, whose narrowing wraps (the u8 case); double -> uint8_t out of range is undefined.
+    if constexpr (std::is_integral_v<T>) v[i] = T(int64_t(x));
+    else v[i] = T(x);
+  }
   return Tensor::from_vector(v, shape);
 }
 

@@ -187,6 +187,11 @@ TEST_CASE("trainer: user errors are one clear message and lose nothing", "[train
                       Catch::Contains("already holds a run"));
   REQUIRE_THROWS_WITH(train_cli({"--resume", run.string(), "--optim.lr", "0.5"}),
                       Catch::Contains("optim.lr differs"));
+  // Settings that do not change what the run computes may change on resume (a copy: it is resumed).
+  const fs::path copy = dir.file("resumed");
+  fs::copy(run, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  REQUIRE(train_cli({"--resume", copy.string(), "--data.workers", "0", "--train.log_every", "3",
+                     "--train.dist_timeout", "30", "--train.check_every", "2"}) == 0);
   REQUIRE_THROWS_WITH(
       run_cli(train::eval_app, {"--checkpoint", run.string(), "--model", "fastvit_dcls_audio_sa24", task().eval}),
       Catch::Contains("holds convnext_dcls_audio_tiny, not the --model fastvit_dcls_audio_sa24"));

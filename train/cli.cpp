@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // Settings that do not change what a run computes: a resumed run may change them.
-bool changes_nothing(const std::string& key) { return key == "data.workers" || key == "train.log_every"; }
+bool changes_nothing(const std::string& key) {
+  return key == "data.workers" || key == "train.log_every" || key == "train.dist_timeout" || key == "train.check_every";
+}
 
 }  // namespace
 
