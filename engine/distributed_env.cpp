@@ -63,29 +63,31 @@ LaunchInfo launch_info(const EnvLookup& getenv) {
     USER_CHECK(v, name, " is not set (", launcher_hint, ")");
     return parse_count(name, v);
   };
+  // Each launcher's variables: world size, rank, local rank. mpirun and srun are known by their size
+  // variable; a torchrun-style launch by any of its three.
+  struct LauncherVars {
+    Launcher launcher;
+    const char *size, *rank, *local_rank;
+  };
+  static const LauncherVars kLaunchers[] = {
+      {Launcher::mpirun, "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"},
+      {Launcher::srun, "SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM_LOCALID"},
+      {Launcher::torchrun, "WORLD_SIZE", "RANK", "LOCAL_RANK"},
+  };
   LaunchInfo info;
   const char* size_var = nullptr;
-  if (get("OMPI_COMM_WORLD_SIZE")) {
-    info.launcher = Launcher::mpirun;
-    size_var = "OMPI_COMM_WORLD_SIZE";
-    const char* hint = "mpirun sets OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_RANK";
-    info.size = need(size_var, hint);
-    info.rank = need("OMPI_COMM_WORLD_RANK", hint);
-    info.local_rank = need("OMPI_COMM_WORLD_LOCAL_RANK", hint);
-  } else if (get("SLURM_STEP_NUM_TASKS")) {
-    info.launcher = Launcher::srun;
-    size_var = "SLURM_STEP_NUM_TASKS";
-    const char* hint = "srun sets SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID";
-    info.size = need(size_var, hint);
-    info.rank = need("SLURM_PROCID", hint);
-    info.local_rank = need("SLURM_LOCALID", hint);
-  } else if (get("RANK") || get("WORLD_SIZE") || get("LOCAL_RANK")) {
-    info.launcher = Launcher::torchrun;
-    size_var = "WORLD_SIZE";
-    const std::string hint = std::string("a torchrun-style launch sets ") + kTorchrunVars + " on every rank";
-    info.size = need("WORLD_SIZE", hint.c_str());
-    info.rank = need("RANK", hint.c_str());
-    info.local_rank = need("LOCAL_RANK", hint.c_str());
+  for (const LauncherVars& l : kLaunchers) {
+    const bool torchrun = l.launcher == Launcher::torchrun;
+    if (!get(l.size) && !(torchrun && (get(l.rank) || get(l.local_rank)))) continue;
+    const std::string hint = torchrun ? std::string("a torchrun-style launch sets ") + kTorchrunVars + " on every rank"
+                                      : std::string(launcher_name(l.launcher)) + " sets " + l.rank + ", " + l.size +
+                                            ", " + l.local_rank;
+    info.launcher = l.launcher;
+    size_var = l.size;
+    info.size = need(l.size, hint.c_str());
+    info.rank = need(l.rank, hint.c_str());
+    info.local_rank = need(l.local_rank, hint.c_str());
+    break;
   }
   if (info.launcher == Launcher::none) return info;
   USER_CHECK(info.size >= 1, size_var, "=0: a world needs at least one rank");

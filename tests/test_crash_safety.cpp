@@ -137,25 +137,9 @@ struct Task {
   Task() {
     test::write_synthetic_task(dir.file("train.h5"), 16, 1, {5});
     test::write_synthetic_task(dir.file("eval.h5"), 8, 2);
-    train::TrainConfig c = train::paper_config("convnext", "dcls");
-    c.model.dims = {16, 16, 16, 16};
-    c.model.depths = {1, 1, 1, 1};
-    c.model.num_classes = K;
-    c.model.drop_path = 0.1;
-    c.data.train = dir.file("train.h5");
-    c.data.eval = dir.file("eval.h5");
-    c.data.workers = 1;
-    c.data.eval_batch = 8;
-    c.optim.lr = 2e-3;
-    c.optim.lr_batch = 8;
-    c.optim.warmup_epochs = 1;
+    train::TrainConfig c = test::synthetic_task_config(dir.file("train.h5"), dir.file("eval.h5"), reference);
     c.train.epochs = kSteps / kStepsPerEpoch;
-    c.train.batch = 8;
-    c.train.ema = true;
-    c.train.ema_decay = 0.9;
-    c.train.log_every = 1;
     c.train.keep_last = 1;
-    c.train.device = "cpu";
     test::write_bytes(config, train::to_toml(c));
     REQUIRE(start(reference)->wait() == 0);
   }

@@ -47,27 +47,11 @@ const Task& task() {
 }
 
 train::TrainConfig small_config(const std::string& out) {
-  train::TrainConfig c = train::paper_config("convnext", "dcls");
-  c.model.dims = {16, 16, 16, 16};
-  c.model.depths = {1, 1, 1, 1};
-  c.model.num_classes = K;
-  c.model.drop_path = 0.1;
-  c.data.train = task().train;
-  c.data.eval = task().eval;
-  c.data.workers = 1;
-  c.data.eval_batch = 8;
-  c.optim.lr = 2e-3;
+  train::TrainConfig c = test::synthetic_task_config(task().train, task().eval, out);
   c.optim.lr_batch = 4;
-  c.optim.warmup_epochs = 1;
-  c.train.epochs = 2;
   c.train.batch = 4;
   c.train.update_freq = 2;  // 3 optimizer steps per epoch
-  c.train.ema = true;
-  c.train.ema_decay = 0.9;
-  c.train.log_every = 1;
   c.train.keep_last = 1;
-  c.train.device = "cpu";
-  c.train.out = out;
   return c;
 }
 

@@ -83,28 +83,14 @@ const Task& task() {
 // Mixup and drop path off: each rank draws its own (as DDP's per-rank seeds), so they could not match one
 // process. Augmentation is keyed by clip, the same wherever the clip is trained.
 train::TrainConfig config(const std::string& out, int64_t per_rank_batch) {
-  train::TrainConfig c = train::paper_config("convnext", "dcls");
-  c.model.dims = {16, 16, 16, 16};
-  c.model.depths = {1, 1, 1, 1};
-  c.model.num_classes = test::kTaskClasses;
+  train::TrainConfig c = test::synthetic_task_config(task().train, task().eval, out);
   c.model.drop_path = 0;
-  c.data.train = task().train;
-  c.data.eval = task().eval;
   c.data.workers = 0;
   c.data.eval_batch = 4;
   c.data.mixup_alpha = 0;
-  c.optim.lr = 2e-3;
-  c.optim.lr_batch = 8;
-  c.optim.warmup_epochs = 1;
-  c.train.epochs = 2;
   c.train.batch = per_rank_batch;
   c.train.update_freq = 2;
-  c.train.ema = true;
-  c.train.ema_decay = 0.9;
-  c.train.log_every = 1;
   c.train.check_every = 1;
-  c.train.device = "cpu";
-  c.train.out = out;
   return c;
 }
 

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "engine/autograd.h"
@@ -132,43 +133,60 @@ void run_gradcheck(const std::string& op, const OpCase& c) {
   }
 }
 
+// A case run on two sets of the same inputs (`first`, and `convert` of each of them: on another device, or in
+// another dtype), each forward and then backward from the same random projection of its outputs.
+struct TwoRuns {
+  std::vector<Tensor> first_in, first_out, second_in, second_out;
+};
+
+TwoRuns run_twice(const OpCase& c, std::mt19937_64& rng, std::vector<Tensor> first,
+                  const std::function<Tensor(const Tensor&)>& convert) {
+  TwoRuns r;
+  r.first_in = std::move(first);
+  for (size_t i = 0; i < r.first_in.size(); ++i) {
+    r.second_in.push_back(convert(r.first_in[i]));
+    r.first_in[i].set_requires_grad(c.inputs[i].grad);
+    r.second_in[i].set_requires_grad(c.inputs[i].grad);
+  }
+  autograd::clear_tape();
+  r.first_out = c.forward(r.first_in);
+  std::vector<Tensor> proj_first, proj_second;
+  for (auto& o : r.first_out) {
+    proj_first.push_back(random_tensor(o.shape(), -1, 1, rng, o.dtype()));
+    proj_second.push_back(convert(proj_first.back()));
+  }
+  autograd::backward(r.first_out, proj_first);
+  r.second_out = c.forward(r.second_in);
+  REQUIRE(r.second_out.size() == r.first_out.size());
+  autograd::backward(r.second_out, proj_second);
+  return r;
+}
+
+// Outputs and input gradients of `got` against those of `want`, relative to the largest of `want`.
+void require_close(const OpCase& c, const std::vector<Tensor>& got_out, const std::vector<Tensor>& got_in,
+                   const std::vector<Tensor>& want_out, const std::vector<Tensor>& want_in, double rtol) {
+  for (size_t k = 0; k < want_out.size(); ++k) {
+    INFO("output " << k << " shape " << shape_str(want_out[k].shape()));
+    REQUIRE(got_out[k].shape() == want_out[k].shape());
+    REQUIRE(max_rel_error(as_doubles(got_out[k]), as_doubles(want_out[k])) <= rtol);
+  }
+  for (size_t i = 0; i < want_in.size(); ++i) {
+    if (!c.inputs[i].grad) continue;
+    INFO("gradient of input " << i << " shape " << shape_str(want_in[i].shape()));
+    REQUIRE(got_in[i].grad().defined());
+    REQUIRE(max_rel_error(as_doubles(got_in[i].grad()), as_doubles(want_in[i].grad())) <= rtol);
+  }
+}
+
 void run_parity(const std::string& op, const OpCase& c) {
   INFO("op " << op << ", case " << c.label);
   cuda_set_guard_mode(true);
   std::mt19937_64 rng(case_seed(op, c) ^ 0x9e3779b97f4a7c15ull);
-  std::vector<Tensor> cpu_in = make_inputs(c, rng, DType::f32);
-  std::vector<Tensor> gpu_in;
-  for (size_t i = 0; i < cpu_in.size(); ++i) {
-    cpu_in[i].set_requires_grad(c.inputs[i].grad);
-    gpu_in.push_back(cpu_in[i].to(Device::CUDA));
-    gpu_in.back().set_requires_grad(c.inputs[i].grad);
-  }
-  autograd::clear_tape();
-  std::vector<Tensor> cpu_out = c.forward(cpu_in);
-  std::vector<Tensor> proj_cpu, proj_gpu;
-  for (auto& o : cpu_out) {
-    proj_cpu.push_back(random_tensor(o.shape(), -1, 1, rng, DType::f32));
-    proj_gpu.push_back(proj_cpu.back().to(Device::CUDA));
-  }
-  autograd::backward(cpu_out, proj_cpu);
-  std::vector<Tensor> gpu_out = c.forward(gpu_in);
-  REQUIRE(gpu_out.size() == cpu_out.size());
-  for (size_t k = 0; k < gpu_out.size(); ++k) REQUIRE(gpu_out[k].is_cuda());
-  autograd::backward(gpu_out, proj_gpu);
+  const TwoRuns r = run_twice(c, rng, make_inputs(c, rng, DType::f32), [](const Tensor& t) { return t.to(Device::CUDA); });
+  for (const Tensor& o : r.second_out) REQUIRE(o.is_cuda());
   cuda_synchronize();
   cuda_check_guards();
-
-  for (size_t k = 0; k < cpu_out.size(); ++k) {
-    INFO("output " << k << " shape " << shape_str(cpu_out[k].shape()));
-    REQUIRE(gpu_out[k].shape() == cpu_out[k].shape());
-    REQUIRE(max_rel_error(as_doubles(gpu_out[k]), as_doubles(cpu_out[k])) <= c.parity_rtol);
-  }
-  for (size_t i = 0; i < cpu_in.size(); ++i) {
-    if (!c.inputs[i].grad) continue;
-    INFO("gradient of input " << i << " shape " << shape_str(cpu_in[i].shape()));
-    REQUIRE(gpu_in[i].grad().defined());
-    REQUIRE(max_rel_error(as_doubles(gpu_in[i].grad()), as_doubles(cpu_in[i].grad())) <= c.parity_rtol);
-  }
+  require_close(c, r.second_out, r.second_in, r.first_out, r.first_in, c.parity_rtol);  // CUDA against the CPU
   cuda_set_guard_mode(false);
 }
 
@@ -178,37 +196,11 @@ void run_f32_vs_f64(const std::string& op, const OpCase& c) {
     WARN("not compared in f32 (see the case): op " << op << ", case " << c.label);
     return;
   }
-  const double rtol = c.f32_rtol > 0 ? c.f32_rtol : c.parity_rtol;
   std::mt19937_64 rng(case_seed(op, c) ^ 0x632be59bd9b4e019ull);
-  std::vector<Tensor> in32 = make_inputs(c, rng, DType::f32), in64;
-  for (size_t i = 0; i < in32.size(); ++i) {
-    in64.push_back(in32[i].to(DType::f64));  // the same values: f32 -> f64 is exact
-    in32[i].set_requires_grad(c.inputs[i].grad);
-    in64[i].set_requires_grad(c.inputs[i].grad);
-  }
-  autograd::clear_tape();
-  std::vector<Tensor> out32 = c.forward(in32);
-  std::vector<Tensor> proj32, proj64;
-  for (auto& o : out32) {
-    proj32.push_back(random_tensor(o.shape(), -1, 1, rng, DType::f32));
-    proj64.push_back(proj32.back().to(DType::f64));
-  }
-  autograd::backward(out32, proj32);
-  std::vector<Tensor> out64 = c.forward(in64);
-  REQUIRE(out64.size() == out32.size());
-  autograd::backward(out64, proj64);
-
-  for (size_t k = 0; k < out32.size(); ++k) {
-    INFO("output " << k << " shape " << shape_str(out32[k].shape()));
-    REQUIRE(out32[k].dtype() == DType::f32);
-    REQUIRE(max_rel_error(as_doubles(out32[k]), as_doubles(out64[k])) <= rtol);
-  }
-  for (size_t i = 0; i < in32.size(); ++i) {
-    if (!c.inputs[i].grad) continue;
-    INFO("gradient of input " << i << " shape " << shape_str(in32[i].shape()));
-    REQUIRE(in32[i].grad().defined());
-    REQUIRE(max_rel_error(as_doubles(in32[i].grad()), as_doubles(in64[i].grad())) <= rtol);
-  }
+  // The same values in f64 (f32 -> f64 is exact).
+  const TwoRuns r = run_twice(c, rng, make_inputs(c, rng, DType::f32), [](const Tensor& t) { return t.to(DType::f64); });
+  for (const Tensor& o : r.first_out) REQUIRE(o.dtype() == DType::f32);
+  require_close(c, r.first_out, r.first_in, r.second_out, r.second_in, c.f32_rtol > 0 ? c.f32_rtol : c.parity_rtol);
 }
 
 }  // namespace testing

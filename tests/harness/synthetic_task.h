@@ -1,6 +1,7 @@
-// A small learnable tagging task as a spectrogram HDF5, shared by the trainer and crash-safety tests:
+// A small learnable tagging task as a spectrogram HDF5, shared by the trainer, crash-safety and MPI tests:
 // clip i's class c is on with probability 1/2 (Philox, seed); mel bins of band group c (M / K bins each) are
-// loud (-10 dB) when c is on, quiet (-40 dB) otherwise, plus uniform noise up to 20 dB.
+// loud (-10 dB) when c is on, quiet (-40 dB) otherwise, plus uniform noise up to 20 dB. And the small DCLS
+// ConvNeXt run those tests train on it.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include "data/spectrogram_h5.h"
 #include "engine/rng.h"
+#include "train/config.h"
 
 namespace engine::test {
 
@@ -49,6 +51,32 @@ inline void write_synthetic_task(const std::string& path, int n, uint64_t seed, 
     w.append("clip" + std::to_string(i), x.data(), y.data(), "synthetic");
   }
   w.finish();
+}
+
+// A DCLS ConvNeXt of width 16 and one block a stage, 2 epochs of batch 8 on the CPU, drop path and EMA on,
+// every step logged; each test changes what it is about.
+inline train::TrainConfig synthetic_task_config(const std::string& train_h5, const std::string& eval_h5,
+                                                const std::string& out) {
+  train::TrainConfig c = train::paper_config("convnext", "dcls");
+  c.model.dims = {16, 16, 16, 16};
+  c.model.depths = {1, 1, 1, 1};
+  c.model.num_classes = kTaskClasses;
+  c.model.drop_path = 0.1;
+  c.data.train = train_h5;
+  c.data.eval = eval_h5;
+  c.data.workers = 1;
+  c.data.eval_batch = 8;
+  c.optim.lr = 2e-3;
+  c.optim.lr_batch = 8;
+  c.optim.warmup_epochs = 1;
+  c.train.epochs = 2;
+  c.train.batch = 8;
+  c.train.ema = true;
+  c.train.ema_decay = 0.9;
+  c.train.log_every = 1;
+  c.train.device = "cpu";
+  c.train.out = out;
+  return c;
 }
 
 }  // namespace engine::test
