@@ -281,10 +281,18 @@ TEST_CASE("crash safety: SIGKILL at seeded points, resumed each time, ends bit f
   }
   REQUIRE(killed >= 6);
   REQUIRE(inside_writes >= 1);  // at least one kill cut a checkpoint write
-  REQUIRE(inside_removals == 1);  // and the last one a removal (the reference removes checkpoints at 6 and 8)
+  // The last kill comes as a removal starts (the reference removes checkpoints at 6 and 8); it lands before or
+  // after remove_all ends, as the machine's speed decides (under ASan, after, at times).
+  REQUIRE(inside_removals <= 1);
+  // So what a kill inside a removal leaves is also made here, the same on every machine: a renamed checkpoint
+  // with part of its files gone. The resume removes it and ends as the uninterrupted run.
+  const fs::path leftover = run / ".checkpoint-000000001.removing-999999";
+  fs::copy(run / train::checkpoint_name(newest), leftover, fs::copy_options::recursive);
+  fs::remove(leftover / "model.safetensors");
   auto last = task().start(run.string(), newest > 0);
   REQUIRE(last->wait() == 0);
-  check_run_dir(run);
+  REQUIRE(!fs::exists(leftover));
+  REQUIRE(!check_run_dir(run).removal_left);
   require_same_as_reference(run);
 }
 
