@@ -250,12 +250,16 @@ T read_number_attr(hid_t loc, const char* name, const std::string& path) {
   Hid a = open_attr(loc, name, path);
   Hid t(H5Aget_type(a), H5Tclose);
   const H5T_class_t c = H5Tget_class(t);
-  if (c != H5T_INTEGER && c != H5T_FLOAT) user_error(path, ": root attribute '", name, "' is not a number");
+  // A damaged datatype message can claim a size of gigabytes; libhdf5 would allocate it to convert.
+  if ((c != H5T_INTEGER && c != H5T_FLOAT) || H5Tget_size(t) < 1 || H5Tget_size(t) > 8)
+    user_error(path, ": root attribute '", name, "' is not a number");
   T v{};
   h5(H5Aread(a, std::is_same<T, double>::value ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, &v), path,
      "read an attribute");
   return v;
 }
+// The longest string attribute written is a front-end description or a class list of a few KiB.
+constexpr size_t kMaxAttrStringBytes = size_t(1) << 20;
 std::string read_string_attr(hid_t loc, const char* name, const std::string& path) {
   Hid a = open_attr(loc, name, path);
   Hid t(H5Aget_type(a), H5Tclose);
@@ -268,7 +272,11 @@ std::string read_string_attr(hid_t loc, const char* name, const std::string& pat
     H5free_memory(p);
     return s;
   }
-  std::string s(H5Tget_size(t), '\0');  // fixed-length string (e.g. written by h5py from bytes)
+  const size_t width = H5Tget_size(t);  // fixed-length string (e.g. written by h5py from bytes)
+  if (width > kMaxAttrStringBytes)
+    user_error(path, ": root attribute '", name, "' is a string of ", width, " bytes (expected at most ",
+               kMaxAttrStringBytes, ")");
+  std::string s(width, '\0');
   h5(H5Aread(a, t, s.data()), path, "read an attribute");
   return s.substr(0, s.find('\0'));
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "data/audio_io.h"
 #include "data/audioset_csv.h"
@@ -407,6 +408,46 @@ TEST_CASE("prep from a PANNs HDF5: a NaN or soft target fails that clip only, wi
     CHECK_THAT(report, Catch::Contains(std::isnan(bad) ? "holds nan at class 5 (expected 0 or 1)"
                                                        : "holds 0.5 at class 5 (expected 0 or 1)"));
   }
+}
+
+// A file with datasets audio_name, waveform and target of the given types (2 clips, no data written: the
+// reader refuses the types before it reads a row).
+static void write_panns_types(const std::string& path, hid_t name_type, hid_t wave_type, hid_t target_type) {
+  auto lock = hdf5_lock();
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  hsize_t dn[1] = {2}, dw[2] = {2, 320}, dt[2] = {2, 527};
+  const std::tuple<const char*, int, hsize_t*, hid_t> sets[] = {
+      {"audio_name", 1, dn, name_type}, {"waveform", 2, dw, wave_type}, {"target", 2, dt, target_type}};
+  for (auto& [name, rank, dims, type] : sets) {
+    hid_t space = H5Screate_simple(rank, dims, nullptr);
+    hid_t d = H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+  }
+  H5Fclose(f);
+}
+
+TEST_CASE("a PANNs HDF5 whose number or string types claim absurd sizes is refused before any read", "[prep]") {
+  // A damaged datatype message can claim gigabytes (the fuzzer found a 4 GB float): libhdf5 would allocate a
+  // conversion buffer of that size on the first read.
+  fs::path dir = fresh_dir("panns_types");
+  std::string path = (dir / "waves.h5").string();
+  hid_t name20 = H5Tcopy(H5T_C_S1), name_huge = H5Tcopy(H5T_C_S1), float_huge = H5Tcopy(H5T_NATIVE_FLOAT);
+  H5Tset_size(name20, 20);
+  H5Tset_size(name_huge, 100000);
+  REQUIRE(H5Tset_size(float_huge, 64) >= 0);
+  write_panns_types(path, name20, float_huge, H5T_NATIVE_UINT8);
+  CHECK_THROWS_WITH(PannsWaveformFile(path), path + ": dataset 'waveform' must hold int16 PCM (or float)");
+  write_panns_types(path, name20, H5T_NATIVE_INT16, float_huge);
+  CHECK_THROWS_WITH(PannsWaveformFile(path), path + ": dataset 'target' must hold bool, integer or float values");
+  write_panns_types(path, name_huge, H5T_NATIVE_INT16, H5T_NATIVE_UINT8);
+  CHECK_THROWS_WITH(PannsWaveformFile(path),
+                    path + ": dataset 'audio_name' holds strings of 100000 bytes (expected at most 4096)");
+  write_panns_types(path, name20, H5T_NATIVE_FLOAT, H5T_NATIVE_UINT8);
+  CHECK(PannsWaveformFile(path).size() == 2);
+  for (hid_t t : {name20, name_huge, float_huge}) H5Tclose(t);
 }
 
 TEST_CASE("prep from a PANNs-style HDF5 written with the HDF5 C API: 16 kHz, float targets", "[prep]") {

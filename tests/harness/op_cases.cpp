@@ -152,7 +152,7 @@ TwoRuns run_twice(const OpCase& c, std::mt19937_64& rng, std::vector<Tensor> fir
   r.first_out = c.forward(r.first_in);
   std::vector<Tensor> proj_first, proj_second;
   for (auto& o : r.first_out) {
-    proj_first.push_back(random_tensor(o.shape(), -1, 1, rng, o.dtype()));
+    proj_first.push_back(random_tensor(o.shape(), -1, 1, rng, DType::f32));
     proj_second.push_back(convert(proj_first.back()));
   }
   autograd::backward(r.first_out, proj_first);
