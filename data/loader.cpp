@@ -19,13 +19,15 @@ namespace engine::data {
 
 void to_json(nlohmann::json& j, const LoaderState& s) {
   j = nlohmann::json{{"epoch", s.epoch}, {"position", s.position}, {"seed", s.seed}};
-  if (s.world_size != 1) j["world_size"] = s.world_size;  // single-process checkpoints stay as they were
+  if (s.world_size != 1) j["world_size"] = s.world_size;
+  j["batch"] = s.batch;
 }
 void from_json(const nlohmann::json& j, LoaderState& s) {
   j.at("epoch").get_to(s.epoch);
   j.at("position").get_to(s.position);
   j.at("seed").get_to(s.seed);
   s.world_size = j.value("world_size", 1);
+  s.batch = j.value("batch", int64_t(0));
 }
 
 // The Philox offset of an epoch's shuffle: the top bit keeps it apart from other streams of the same seed.
@@ -282,13 +284,28 @@ bool Loader::next(Batch& out) {
 
 int64_t Loader::batches_per_epoch() const { return impl_->bpe; }
 int64_t Loader::samples_per_epoch() const { return impl_->per_rank; }
-LoaderState Loader::state() const { return {impl_->epoch, impl_->position, impl_->seed, impl_->cfg.world_size}; }
+LoaderState Loader::state() const {
+  return {impl_->epoch, impl_->position, impl_->seed, impl_->cfg.world_size, impl_->cfg.batch_size};
+}
 const SpectrogramReader& Loader::reader() const { return impl_->reader; }
 
 void Loader::restore(const LoaderState& s) {
   Impl& L = *impl_;
-  USER_CHECK(s.world_size == L.cfg.world_size, "loader state: saved by a run of ", s.world_size,
-             " ranks, this run has ", L.cfg.world_size, " (resume a run with the number of ranks it was started with)");
+  // Micro-batch A of an epoch is the clips [A * B * W, (A + 1) * B * W) of the epoch's permutation, shared out over
+  // the ranks: with the same total B * W, another number of ranks continues with the same clips at every step.
+  const int W = L.cfg.world_size;
+  const int64_t B = L.cfg.batch_size, total = B * W, saved_total = s.batch * s.world_size;
+  if (s.batch == 0) {  // a checkpoint from before the batch was recorded
+    USER_CHECK(s.world_size == W, "loader state: saved by a run of ", s.world_size, " ranks, this run has ", W,
+               " (resume this checkpoint with the number of ranks it was started with)");
+  } else if (saved_total != total) {
+    const std::string keep = saved_total % W == 0
+                                 ? "keep the total: --train.batch " + std::to_string(saved_total / W)
+                                 : "a total of " + std::to_string(saved_total) + " does not split over " +
+                                       std::to_string(W) + " ranks";
+    user_error("loader state: saved by a run of ", s.world_size, " rank(s) x ", s.batch, " clips per micro-batch (",
+               saved_total, " in all), this run has ", W, " x ", B, " (", total, "): ", keep);
+  }
   USER_CHECK(s.epoch >= 0 && s.position >= 0 && s.position <= L.bpe, "loader state: epoch ", s.epoch,
              ", position ", s.position, " is outside [0, ", L.bpe, "] batches per epoch of ", L.cfg.path);
   L.stop();  // prefetched batches belong to the old position (and maybe the old seed)

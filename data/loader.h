@@ -66,7 +66,8 @@ struct LoaderState {
   int64_t epoch = 0;
   int64_t position = 0;
   uint64_t seed = 0;
-  int world_size = 1;  // ranks of the run that saved it (absent in older checkpoints: 1); restore() requires the same
+  int world_size = 1;  // ranks of the run that saved it (absent in older checkpoints: 1)
+  int64_t batch = 0;   // its clips per rank and micro-batch (absent in older checkpoints: 0, unknown)
 };
 void to_json(nlohmann::json& j, const LoaderState& s);
 void from_json(const nlohmann::json& j, LoaderState& s);

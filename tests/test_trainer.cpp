@@ -176,6 +176,13 @@ TEST_CASE("trainer: user errors are one clear message and lose nothing", "[train
   fs::copy(run, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
   REQUIRE(train_cli({"--resume", copy.string(), "--data.workers", "0", "--train.log_every", "3",
                      "--train.dist_timeout", "30", "--train.check_every", "2"}) == 0);
+  // train.batch may change only with the number of ranks (tests/distributed/mpi_tests.cpp); the refused resume
+  // leaves config.toml as it was.
+  const std::string config_before = bytes(copy / "config.toml");
+  REQUIRE_THROWS_WITH(train_cli({"--resume", copy.string(), "--train.batch", "2"}),
+                      Catch::Contains("saved by a run of 1 rank(s) x 4 clips per micro-batch (4 in all), this run has 1 "
+                                      "x 2 (2): keep the total: --train.batch 4"));
+  CHECK(bytes(copy / "config.toml") == config_before);
   REQUIRE_THROWS_WITH(
       run_cli(train::eval_app, {"--checkpoint", run.string(), "--model", "fastvit_dcls_audio_sa24", task().eval}),
       Catch::Contains("holds convnext_dcls_audio_tiny, not the --model fastvit_dcls_audio_sa24"));

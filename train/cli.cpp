@@ -22,9 +22,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Settings that do not change what a run computes: a resumed run may change them.
-bool changes_nothing(const std::string& key) {
-  return key == "data.workers" || key == "train.log_every" || key == "train.dist_timeout" || key == "train.check_every";
+// Settings a resumed run may change: those that do not change what it computes, and train.batch, which must
+// change with the number of ranks to keep the total batch (the loader checks the total against the checkpoint).
+bool may_change_on_resume(const std::string& key) {
+  return key == "data.workers" || key == "train.log_every" || key == "train.dist_timeout" ||
+         key == "train.check_every" || key == "train.batch";
 }
 
 }  // namespace
@@ -65,7 +67,7 @@ int train_app(const std::string& arch, int argc, char** argv) {
     if (!variant.empty()) c.model.variant = variant;
     for (const ConfigKey& k : keys) {
       auto it = given.find(k.name);
-      if (it != given.end() && (!only_harmless || changes_nothing(k.name))) k.set(c, it->second);
+      if (it != given.end() && (!only_harmless || may_change_on_resume(k.name))) k.set(c, it->second);
     }
   };
   TrainConfig cfg = paper_config(arch, variant.empty() ? "dcls" : variant);

@@ -206,10 +206,12 @@ TrainOutcome train_ranks(const TrainConfig& cfg, bool resume, int64_t stop_after
     if (lead) truncate_log(log_path, st.step);
     say(lead, "resuming %s at step %lld of %lld\n", existing.c_str(), (long long)st.step, (long long)total_steps);
   } else {
-    if (lead) write_file_atomic(config_path, to_toml(cfg));
     if (lead) write_file_atomic(log_path, "");
     if (ema_slot >= 0) arena.state(ema_slot).copy_(arena.values());
   }
+  // Also on resume (once the checkpoint is accepted), which may change some keys (train/cli.cpp): config.toml
+  // says what the run now uses.
+  if (lead) write_file_atomic(config_path, to_toml(cfg));
   std::unique_ptr<JsonlLog> log_file;
   if (lead) log_file = std::make_unique<JsonlLog>(log_path);
   auto log_write = [&](const nlohmann::json& j) {
