@@ -62,6 +62,9 @@ hid_t open_dataset(hid_t file, const std::string& path, const char* name, int ra
 
 std::vector<std::string> read_names(hid_t file, const std::string& path, hsize_t* n) {
   Handle d(open_dataset(file, path, "audio_name", 1, n));
+  // A damaged dataspace can claim billions of rows; a real file holds at least a byte per clip.
+  const auto bytes = std::filesystem::file_size(path);
+  USER_CHECK(n[0] <= bytes, path, ": dataset 'audio_name' claims ", n[0], " clips in a file of ", bytes, " bytes");
   Handle type(H5Dget_type(d.id));
   USER_CHECK(H5Tget_class(type.id) == H5T_STRING, path, ": dataset 'audio_name' does not hold strings");
   std::vector<std::string> names(n[0]);
