@@ -37,13 +37,6 @@ struct Handle {
 // A clip name is a file name; a wider fixed-length string type is a damaged file, not a name.
 constexpr size_t kMaxNameBytes = 4096;
 
-// A number type of 1-8 bytes: the 4-byte size field of a damaged datatype message can claim gigabytes, and
-// libhdf5 allocates a conversion buffer of that size before it reads a byte.
-bool plain_number_size(hid_t type) {
-  size_t size = H5Tget_size(type);
-  return size >= 1 && size <= 8;
-}
-
 // Opens dataset `name`, checks its rank and returns its dimensions in dims.
 hid_t open_dataset(hid_t file, const std::string& path, const char* name, int rank, hsize_t* dims) {
   USER_CHECK(H5Lexists(file, name, H5P_DEFAULT) > 0, path, ": no dataset '", name,
@@ -126,17 +119,17 @@ PannsWaveformFile::PannsWaveformFile(const std::string& path) : path_(path) {
     Handle wtype(H5Dget_type(waveform_));
     H5T_class_t wclass = H5Tget_class(wtype.id);
     float_wave_ = wclass == H5T_FLOAT;
-    USER_CHECK((float_wave_ && plain_number_size(wtype.id)) || (wclass == H5T_INTEGER && H5Tget_size(wtype.id) == 2),
+    USER_CHECK((float_wave_ && hdf5_plain_number_size(wtype.id)) || (wclass == H5T_INTEGER && H5Tget_size(wtype.id) == 2),
                path, ": dataset 'waveform' must hold int16 PCM (or float)");
     Handle ttype(H5Dget_type(target_));
     H5T_class_t tclass = H5Tget_class(ttype.id);
-    USER_CHECK((tclass == H5T_ENUM || tclass == H5T_INTEGER || tclass == H5T_FLOAT) && plain_number_size(ttype.id),
+    USER_CHECK((tclass == H5T_ENUM || tclass == H5T_INTEGER || tclass == H5T_FLOAT) && hdf5_plain_number_size(ttype.id),
                path, ": dataset 'target' must hold bool, integer or float values");
     if (H5Aexists(file_, "sample_rate") > 0) {
       Handle attr(H5Aopen(file_, "sample_rate", H5P_DEFAULT));
       Handle atype(H5Aget_type(attr.id));
       int rate = 0;
-      USER_CHECK(plain_number_size(atype.id) && H5Aread(attr.id, H5T_NATIVE_INT, &rate) >= 0 && rate > 0, path,
+      USER_CHECK(hdf5_plain_number_size(atype.id) && H5Aread(attr.id, H5T_NATIVE_INT, &rate) >= 0 && rate > 0, path,
                  ": attribute 'sample_rate' is not a positive integer");
       sample_rate_ = rate;
     }

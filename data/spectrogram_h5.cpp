@@ -36,6 +36,11 @@ std::unique_lock<std::recursive_mutex> hdf5_lock() {
   return lock;
 }
 
+bool hdf5_plain_number_size(int64_t type) {
+  const size_t size = H5Tget_size(type);
+  return size >= 1 && size <= 8;
+}
+
 namespace {
 
 // ---- IEEE binary16 <-> binary32 -------------------------------------------------------------------------
@@ -250,8 +255,7 @@ T read_number_attr(hid_t loc, const char* name, const std::string& path) {
   Hid a = open_attr(loc, name, path);
   Hid t(H5Aget_type(a), H5Tclose);
   const H5T_class_t c = H5Tget_class(t);
-  // A damaged datatype message can claim a size of gigabytes; libhdf5 would allocate it to convert.
-  if ((c != H5T_INTEGER && c != H5T_FLOAT) || H5Tget_size(t) < 1 || H5Tget_size(t) > 8)
+  if ((c != H5T_INTEGER && c != H5T_FLOAT) || !hdf5_plain_number_size(t))
     user_error(path, ": root attribute '", name, "' is not a number");
   T v{};
   h5(H5Aread(a, std::is_same<T, double>::value ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, &v), path,

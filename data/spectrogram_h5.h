@@ -17,6 +17,9 @@ namespace engine::data {
 // so a holder may call functions that take it again). The first call also turns off HDF5's printed error
 // stacks: failures become our UserError / InternalError instead.
 std::unique_lock<std::recursive_mutex> hdf5_lock();
+// Whether an HDF5 datatype (an hid_t) is 1-8 bytes wide: the 4-byte size field of a damaged datatype message can
+// claim gigabytes, and libhdf5 allocates a conversion buffer of that size before it reads a byte.
+bool hdf5_plain_number_size(int64_t type);
 
 inline constexpr int kSpectrogramFormatVersion = 1;
 

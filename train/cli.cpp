@@ -63,11 +63,11 @@ int train_app(const std::string& arch, int argc, char** argv) {
 
   // The configuration: the paper's run, then --config, then --variant and the per-key flags. A resumed run
   // starts from its saved config.toml instead, and any --config or flag must leave it unchanged.
-  auto apply_flags = [&](TrainConfig& c, bool only_harmless) {
+  auto apply_flags = [&](TrainConfig& c, bool only_resumable) {
     if (!variant.empty()) c.model.variant = variant;
     for (const ConfigKey& k : keys) {
       auto it = given.find(k.name);
-      if (it != given.end() && (!only_harmless || may_change_on_resume(k.name))) k.set(c, it->second);
+      if (it != given.end() && (!only_resumable || may_change_on_resume(k.name))) k.set(c, it->second);
     }
   };
   TrainConfig cfg = paper_config(arch, variant.empty() ? "dcls" : variant);
