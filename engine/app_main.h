@@ -7,12 +7,14 @@
 
 #include "engine/check.h"
 #include "engine/cpu_dispatch.h"
+#include "engine/memory.h"
 
 namespace engine {
 
 inline int run_app(const char* name, int (*run)(int, char**), int argc, char** argv) {
   try {
     flush_denormals();
+    keep_freed_host_memory();
     return run(argc, argv);
   } catch (const UserError& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());

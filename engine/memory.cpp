@@ -2,6 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "engine/cuda_context.h"
 
@@ -48,6 +51,13 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   cuda::copy(dst, dst_device == Device::CUDA, src, src_device == Device::CUDA, bytes);
 #else
   user_error("this engine was built without CUDA (ENGINE_CUDA=OFF); use the CPU device");
+#endif
+}
+
+void keep_freed_host_memory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);  // blocks up to 1 GiB come from the heap (the default moves up to 32 MiB)
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and the heap's free top is kept up to 1 GiB
 #endif
 }
 
