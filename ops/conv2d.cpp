@@ -1,10 +1,13 @@
 #include "ops/conv2d.h"
 
+#include <cblas.h>
+
+#include <climits>
+#include <type_traits>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "ops/common.h"
-#include "ops/matmul.h"
 #include "ops/registry.h"
 
 ENGINE_REGISTER_OP(conv2d);
@@ -17,6 +20,17 @@ namespace {
 // Per group g (Cig = Ci/G input channels, Cog = Co/G output channels, K = Cig*kh*kw):
 //   col (M, K), M = N*Ho*Wo: row m holds the patch under output pixel m, columns in weight order (ci, ky, kx),
 //   so the weight rows of the group, (Cog, K) contiguous in w, multiply it without a transpose.
+
+template <class T>
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  ENGINE_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX,
+        "conv2d GEMM dims exceed the BLAS int range: ", m, " x ", n, " x ", k);
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
 
 // col (M, K) <- patches of input channels [g*Cig, (g+1)*Cig) of x (N, H, W, Ci); zeros where the window is
 // in the padding.
@@ -81,9 +95,8 @@ void conv2d_forward_cpu(const Conv2dDims& d, const T* x, const T* w, const T* b,
   for (int64_t g = 0; g < d.G; ++g) {
     im2col(d, x, g, col.data());
     // y[:, group g] (M, Cog) = col (M, K) * w_g^T, w_g (Cog, K)
-    GemmShape shape{false, true, M, Cog, K};
-    shape.ldc = d.Co;
-    gemm_cpu<T>(shape, T(1), col.data(), w + g * Cog * K, b ? T(1) : T(0), y + g * Cog);
+    gemm<T>(CblasNoTrans, CblasTrans, M, Cog, K, T(1), col.data(), K, w + g * Cog * K, K, b ? T(1) : T(0),
+            y + g * Cog, d.Co);
   }
 }
 
@@ -96,15 +109,13 @@ void conv2d_backward_cpu(const Conv2dDims& d, const T* x, const T* w, const T* d
       if (dw) {
         im2col(d, x, g, col.data());
         // dw_g (Cog, K) += dy_g^T (Cog, M) * col (M, K)
-        GemmShape shape{true, false, Cog, K, M};
-        shape.lda = d.Co;
-        gemm_cpu<T>(shape, T(1), dy + g * Cog, col.data(), T(1), dw + g * Cog * K);
+        gemm<T>(CblasTrans, CblasNoTrans, Cog, K, M, T(1), dy + g * Cog, d.Co, col.data(), K, T(1),
+                dw + g * Cog * K, K);
       }
       if (dx) {
         // dcol (M, K) = dy_g (M, Cog) * w_g (Cog, K)
-        GemmShape shape{false, false, M, K, Cog};
-        shape.lda = d.Co;
-        gemm_cpu<T>(shape, T(1), dy + g * Cog, w + g * Cog * K, T(0), col.data());
+        gemm<T>(CblasNoTrans, CblasNoTrans, M, K, Cog, T(1), dy + g * Cog, d.Co, w + g * Cog * K, K, T(0),
+                col.data(), K);
         col2im_add(d, col.data(), g, dx);
       }
     }

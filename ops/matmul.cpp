@@ -2,9 +2,6 @@
 
 #include <cblas.h>
 
-#include <climits>
-#include <vector>
-
 #include "engine/autograd.h"
 #include "ops/common.h"
 #include "ops/registry.h"
@@ -25,73 +22,21 @@ void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint M, blasint N, bl
   cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// Rows of C per block at least, and K per block at least when the sum is split (partial products).
-constexpr int64_t kMinRowsPerBlock = 1024, kMinDepthPerBlock = 2048, kMaxBlocks = 16;
-
-// The largest power of two <= min(kMaxBlocks, n / min_per_block), at least 1: even splits over 2^k threads.
-int64_t block_count(int64_t n, int64_t min_per_block) {
-  int64_t b = 1;
-  while (b * 2 <= kMaxBlocks && b * 2 * min_per_block <= n) b *= 2;
-  return b;
-}
-
 }  // namespace
 
 template <class T>
 void gemm_cpu(const GemmShape& g, T alpha, const T* A, const T* B, T beta, T* C) {
   if (g.batch == 0 || g.M == 0 || g.N == 0) return;
   ENGINE_CHECK(g.K > 0, "gemm with an empty inner dimension");
-  const int64_t lda = g.lda ? g.lda : (g.trans_a ? g.M : g.K);
-  const int64_t ldb = g.ldb ? g.ldb : (g.trans_b ? g.K : g.N);
-  const int64_t ldc = g.ldc ? g.ldc : g.N;
-  ENGINE_CHECK(g.M <= INT_MAX && g.N <= INT_MAX && g.K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
-                   ldc <= INT_MAX, "GEMM dims exceed the BLAS int range: ", g.M, " x ", g.N, " x ", g.K);
-  const CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE tb = g.trans_b ? CblasTrans : CblasNoTrans;
-  // C rows [r0, r1) over depth [k0, k1) of matrix i; single-threaded inside an OpenMP region.
-  auto product = [&](int64_t i, int64_t r0, int64_t r1, int64_t k0, int64_t k1, T beta_, T* c, int64_t ldc_) {
-    const T* a = A + i * g.stride_a + (g.trans_a ? k0 * lda + r0 : r0 * lda + k0);
-    const T* b = B + i * g.stride_b + (g.trans_b ? k0 : k0 * ldb);
-    cblas_gemm(ta, tb, blasint(r1 - r0), blasint(g.N), blasint(k1 - k0), alpha, a, blasint(lda), b, blasint(ldb),
-               beta_, c, blasint(ldc_));
-  };
-  if (g.batch > 1) {  // one product per thread at a time
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < g.batch; ++i) product(i, 0, g.M, 0, g.K, beta, C + i * g.stride_c, ldc);
-    return;
-  }
-  const int64_t row_blocks = block_count(g.M, kMinRowsPerBlock);
-  if (row_blocks > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < row_blocks; ++blk) {
-      const int64_t r0 = g.M * blk / row_blocks, r1 = g.M * (blk + 1) / row_blocks;
-      product(0, r0, r1, 0, g.K, beta, C + r0 * ldc, ldc);
-    }
-    return;
-  }
-  const int64_t depth_blocks = block_count(g.K, kMinDepthPerBlock);
-  if (depth_blocks == 1) {  // small everywhere: OpenBLAS threads it
-    product(0, 0, g.M, 0, g.K, beta, C, ldc);
-    return;
-  }
-  // A long sum into a small C (weight gradients): partial products per depth block, added in block order.
-  thread_local std::vector<T> partial;
-  const int64_t mn = g.M * g.N;
-  if (partial.size() < size_t(depth_blocks * mn)) partial.resize(size_t(depth_blocks * mn));
-  T* parts = partial.data();
-#pragma omp parallel for schedule(static)
-  for (int64_t blk = 0; blk < depth_blocks; ++blk) {
-    const int64_t k0 = g.K * blk / depth_blocks, k1 = g.K * (blk + 1) / depth_blocks;
-    product(0, 0, g.M, k0, k1, T(0), parts + blk * mn, g.N);
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < g.M; ++r)
-    for (int64_t n = 0; n < g.N; ++n) {
-      T sum = parts[r * g.N + n];
-      for (int64_t blk = 1; blk < depth_blocks; ++blk) sum += parts[blk * mn + r * g.N + n];
-      T& c = C[r * ldc + n];
-      c = beta == T(0) ? sum : beta * c + sum;  // beta 0 ignores C, as BLAS does
-    }
+  // Row-major leading dimensions: the stored row length of each operand.
+  blasint lda = blasint(g.trans_a ? g.M : g.K);
+  blasint ldb = blasint(g.trans_b ? g.K : g.N);
+  CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans;
+  CBLAS_TRANSPOSE tb = g.trans_b ? CblasTrans : CblasNoTrans;
+  // OpenBLAS threads inside each product; the batch loop stays serial.
+  for (int64_t i = 0; i < g.batch; ++i)
+    cblas_gemm(ta, tb, blasint(g.M), blasint(g.N), blasint(g.K), alpha, A + i * g.stride_a, lda, B + i * g.stride_b,
+               ldb, beta, C + i * g.stride_c, blasint(g.N));
 }
 
 template void gemm_cpu<float>(const GemmShape&, float, const float*, const float*, float, float*);

@@ -4,13 +4,7 @@
 // The GEMM helpers below are shared with linear and self_attention. For each of `batch` matrices:
 //   C = alpha * op(A) op(B) + beta * C,   op(A): (M, K), op(B): (K, N), C: (M, N)
 // A is stored (M, K), or (K, M) when trans_a; B is stored (K, N), or (N, K) when trans_b.
-// Matrix i starts at A + i*stride_a (likewise B, C). beta = 1 accumulates (gradients). Leading dimensions
-// (lda, ldb, ldc: the stored row lengths) default to packed rows; conv2d's groups write column slices of C.
-//
-// On the CPU one product is split into fixed blocks of its long dimension, one single-threaded OpenBLAS call
-// each, spread over the OpenMP threads: OpenBLAS's own threads are slow on the thin products of 1x1 convs
-// (127k x 64 x 16 on this 2-core machine: 6.1 ms with 2 threads, 4.6 with 1, 2.1 as two blocks). The blocks
-// depend only on the shape, so the result does not depend on the thread count.
+// Matrix i starts at A + i*stride_a (likewise B, C). beta = 1 accumulates (gradients).
 #pragma once
 #include "engine/tensor.h"
 
@@ -24,7 +18,6 @@ struct GemmShape {
   int64_t M = 0, N = 0, K = 0;
   int64_t batch = 1;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // elements between consecutive matrices
-  int64_t lda = 0, ldb = 0, ldc = 0;                  // 0: packed (K or M for A, N or K for B, N for C)
 };
 
 // Defined for T = float and double.
